@@ -1,0 +1,74 @@
+"""Load the demo: procedure catalogue, territory, users for each role, free slots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from guidelines.catalogue import procedure_catalogue_load
+from imaging_cds.roles import Role
+from scheduling.demo import demo_centres_load
+from scheduling.schedules import own_schedule_generate
+
+# Demo accounts only: the command refuses to run with DEBUG off unless forced.
+DEMO_USERS: list[dict[str, str]] = [
+    {"username": "dr.martin", "first_name": "Claire", "last_name": "Martin",
+     "role": Role.PRESCRIBER, "password": "demo-prescripteur"},
+    {"username": "dr.bernard", "first_name": "Hugo", "last_name": "Bernard",
+     "role": Role.PRESCRIBER, "password": "demo-prescripteur-2"},
+    {"username": "editeur", "first_name": "Anne", "last_name": "Lefèvre",
+     "role": Role.GUIDELINE_EDITOR, "password": "demo-editeur"},
+    {"username": "gestionnaire", "first_name": "Paul", "last_name": "Rivière",
+     "role": Role.CENTRE_MANAGER, "password": "demo-gestionnaire"},
+    {"username": "gestionnaire2", "first_name": "Léa", "last_name": "Roux",
+     "role": Role.CENTRE_MANAGER, "password": "demo-gestionnaire-2"},
+    {"username": "dpi-ehr", "first_name": "", "last_name": "",
+     "role": Role.API_CLIENT, "password": "demo-client-api"},
+]
+DEMO_SLOT_HORIZON_DAYS = 14
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (catalogue, centres, users, slots). For trying the product out."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+        parser.add_argument("--quiet-accounts", action="store_true", help="Do not print accounts.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("demo_load creates accounts with known passwords; use --force.")
+        with transaction.atomic():
+            procedures = procedure_catalogue_load()
+            centres = demo_centres_load()
+            users = self._users()
+            # Give each demo manager a few centres, so "only their own" can be tried.
+            users["gestionnaire"].managed_centres.set(centres[:3])
+            users["gestionnaire2"].managed_centres.set(centres[3:5])
+        slots = sum(
+            own_schedule_generate(centre_id=centre.pk, horizon_days=DEMO_SLOT_HORIZON_DAYS)
+            for centre in centres
+        )
+        self.stdout.write(
+            f"Loaded {procedures} procedures, {len(centres)} centres, {slots} new free slots."
+        )
+        if not options["quiet_accounts"]:
+            self.stdout.write("Demo accounts (username / password / role):")
+            for row in DEMO_USERS:
+                self.stdout.write(f"  {row['username']:<14} {row['password']:<22} {row['role']}")
+
+    def _users(self) -> dict[str, User]:
+        users = {}
+        for row in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=row["username"])
+            user.first_name = row["first_name"]
+            user.last_name = row["last_name"]
+            user.set_password(row["password"])
+            user.save()
+            user.groups.set([Group.objects.get(name=row["role"])])
+            users[row["username"]] = user
+        return users

@@ -1,0 +1,244 @@
+"""The one settings module. Everything that differs between machines comes from
+environment variables read through :mod:`imaging_cds.env`; the README lists them.
+
+With no variable set this is the embedded default: SQLite under ``var/``, the
+local-memory cache, Celery tasks run in-process, DEBUG on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from imaging_cds.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_str,
+    env_str,
+    parse_database_url,
+    parse_redis_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"), "Folder for the SQLite file and runtime data."))
+
+DEBUG = env_bool("DEBUG", True, "Django debug mode. Must be off in production.")
+
+_secret = env_optional_str("SECRET_KEY", "Django secret key; required when DEBUG is off.")
+if _secret is None:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    # Only ever used with DEBUG on, on a developer's machine.
+    _secret = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = _secret
+PSEUDONYM_KEY = env_str(
+    "PSEUDONYM_KEY", SECRET_KEY, "Key of the hash that pseudonymises patient ids; default SECRET_KEY."
+)
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS",
+    ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [],
+    "Comma-separated host names the app answers to.",
+)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", [], "Comma-separated origins (https://host) trusted for CSRF."
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_htmx",
+    "template_partials",
+    "imaging_cds",
+    "guidelines",
+    "scheduling",
+    "ordering",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "imaging_cds.urls"
+WSGI_APPLICATION = "imaging_cds.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "imaging_cds.roles.roles_context",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": parse_database_url(
+        "DATABASE_URL",
+        env_str(
+            "DATABASE_URL",
+            f"sqlite:///{VAR_DIR / 'imaging_cds.sqlite3'}",
+            "sqlite:///path or postgres://user:password@host:port/name.",
+        ),
+        BASE_DIR,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must work from a fresh clone with no folder prepared.
+    Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_AGE = env_int(
+    "SESSION_COOKIE_AGE", 8 * 3600, "Session lifetime in seconds.", minimum=60
+)
+
+# --- Internationalisation: French first, English too -------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Paris", "Time zone for display and schedules.")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Cache and Celery: Redis when REDIS_URL is set, in-process otherwise --------
+_redis = env_optional_str(
+    "REDIS_URL", "redis://host:port/db: cache and Celery broker. Absent: in-process."
+)
+REDIS_URL = parse_redis_url("REDIS_URL", _redis).url if _redis else None
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "icds", "Prefix of every cache key."),
+            "TIMEOUT": 300,
+            # A dead Redis must fail fast so the page can degrade, not hang.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL, "Celery broker; default REDIS_URL.")
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "imaging-cds",
+        }
+    }
+    CELERY_BROKER_URL = "memory://"
+    # The embedded default has no broker: tasks run in the calling process.
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", 60, "Soft time limit of a task, seconds.", minimum=1
+)
+CELERY_TASK_TIME_LIMIT = env_int(
+    "CELERY_TASK_TIME_LIMIT", 90, "Hard time limit of a task, seconds.", minimum=1
+)
+# A worker killed mid-task must not lose the task: acknowledge only once done.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+AVAILABILITY_REFRESH_SECONDS = env_int(
+    "AVAILABILITY_REFRESH_SECONDS", 300, "How often beat refreshes availability.", minimum=10
+)
+CELERY_BEAT_SCHEDULE = {
+    "availability-refresh": {
+        "task": "scheduling.tasks.availability_refresh_all",
+        "schedule": float(AVAILABILITY_REFRESH_SECONDS),
+    },
+}
+
+# --- PACS (prior-exam lookup) -------------------------------------------------
+PACS_HOST = env_str("PACS_HOST", "127.0.0.1", "PACS host for C-FIND / C-ECHO.")
+PACS_PORT = env_int("PACS_PORT", 11112, "PACS DICOM port.", minimum=1)
+PACS_CALLED_AET = env_str("PACS_CALLED_AET", "DEMOPACS", "AE title of the PACS.")
+PACS_CALLING_AET = env_str("PACS_CALLING_AET", "IMAGINGCDS", "Our AE title.")
+PACS_TIMEOUT_SECONDS = env_float(
+    "PACS_TIMEOUT_SECONDS", 2.0, "Total time budget of one PACS lookup, seconds.", minimum=0.1
+)
+PACS_REQUIRED = env_bool(
+    "PACS_REQUIRED", False, "Whether /healthz answers 503 when the PACS does not echo."
+)
+
+# --- REST framework ------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Security when not in debug -------------------------------------------------
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, "HSTS max-age.", minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True, "Redirect HTTP to HTTPS.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO", "Log level of the app's loggers.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in ("imaging_cds", "guidelines", "scheduling", "ordering")
+    },
+}

@@ -1,0 +1,60 @@
+"""Consultations (one audited decision each) and the orders that follow them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Consultation(models.Model):
+    """One decision: what was asked, what was answered, under which rule-set version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consultations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Keyed hash of the patient identifier (imaging_cds.pseudonym), never the identifier.
+    patient_ref = models.CharField(max_length=64, db_index=True)
+    indication_code = models.CharField(max_length=80)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(default=dict)
+    rule_set_version = models.PositiveIntegerField(null=True, blank=True)
+    prior_status = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class OrderStatus(models.TextChoices):
+    SIGNED = "signed", _("Signed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consultation = models.ForeignKey(Consultation, on_delete=models.PROTECT, related_name="orders")
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    procedure = models.ForeignKey(
+        "guidelines.Procedure", on_delete=models.PROTECT, related_name="orders"
+    )
+    slot = models.OneToOneField(
+        "scheduling.Slot", null=True, blank=True, on_delete=models.SET_NULL, related_name="order"
+    )
+    status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.SIGNED)
+    signed_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+
+    def __str__(self) -> str:
+        return str(self.id)

@@ -1,0 +1,1 @@
+"""The PACS bridge. All DICOM networking (pynetdicom) lives in this package."""

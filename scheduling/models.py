@@ -1,0 +1,117 @@
+"""Imaging centres, their equipment, and the slots they offer."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from imaging_cds.vocab import Modality
+
+
+class CentreKind(models.TextChoices):
+    PUBLIC = "public", _("Public hospital")
+    PRIVATE = "private", _("Private practice")
+
+
+class PriceSector(models.TextChoices):
+    """Assurance maladie's conventional sectors, which decide extra fees."""
+
+    SECTOR_1 = "sector_1", _("Sector 1 (no extra fees)")
+    SECTOR_2 = "sector_2", _("Sector 2 (extra fees possible)")
+    NON_CONTRACTED = "non_contracted", _("Not contracted")
+
+
+class Centre(models.Model):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=CentreKind.choices)
+    price_sector = models.CharField(max_length=16, choices=PriceSector.choices)
+    address = models.CharField(max_length=300)
+    postcode = models.CharField(max_length=5)
+    town = models.CharField(max_length=100)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    phone = models.CharField(max_length=30, blank=True)
+    # {"mon": [["08:00", "19:00"]], ...}; a missing day is closed.
+    opening_hours = models.JSONField(default=dict, blank=True)
+    wheelchair_accessible = models.BooleanField(default=True)
+    managers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="managed_centres"
+    )
+    # A FHIR R4 server offering Slot search; empty: slots come from our own schedules.
+    feed_url = models.URLField(blank=True)
+    feed_interval_seconds = models.PositiveIntegerField(default=300)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.town})"
+
+
+class Equipment(models.Model):
+    centre = models.ForeignKey(Centre, on_delete=models.CASCADE, related_name="equipment")
+    name = models.CharField(max_length=100)
+    modality = models.CharField(max_length=2, choices=Modality.choices)
+    open_bore = models.BooleanField(default=False)
+    wide_bore = models.BooleanField(default=False)
+    table_max_weight_kg = models.PositiveSmallIntegerField(default=150)
+    paediatric = models.BooleanField(default=False)
+    contrast_injection = models.BooleanField(default=True)
+    sedation = models.BooleanField(default=False)
+    # Catalogue procedure codes this machine performs; empty means every procedure
+    # of its modality. Codes, not foreign keys: scheduling knows no guidelines.
+    procedure_codes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["centre__name", "modality", "name"]
+        verbose_name_plural = "equipment"
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.centre.name}"
+
+
+class SlotStatus(models.TextChoices):
+    FREE = "free", _("Free")
+    HELD = "held", _("Held")
+    BOOKED = "booked", _("Booked")
+    WITHDRAWN = "withdrawn", _("Withdrawn by the centre")
+
+
+class SlotSource(models.TextChoices):
+    OWN = "own", _("Own schedule")
+    FHIR = "fhir", _("FHIR feed")
+
+
+class Slot(models.Model):
+    equipment = models.ForeignKey(Equipment, on_delete=models.CASCADE, related_name="slots")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=SlotStatus.choices, default=SlotStatus.FREE)
+    source = models.CharField(max_length=4, choices=SlotSource.choices, default=SlotSource.OWN)
+    # The feed's own id, so that a refresh upserts instead of duplicating.
+    external_id = models.CharField(max_length=200, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            models.Index(fields=["equipment", "start"]),
+            models.Index(fields=["status", "start"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="slot_end_after_start"),
+            models.UniqueConstraint(
+                fields=["equipment", "external_id"],
+                condition=~Q(external_id=""),
+                name="slot_unique_external_id_per_equipment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.equipment} @ {self.start:%Y-%m-%d %H:%M}"
