@@ -135,9 +135,7 @@ class RedisUrl:
 def parse_redis_url(name: str, url: str) -> RedisUrl:
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
-        raise ImproperlyConfigured(
-            f"{name}={url!r} is not a Redis URL: use redis://host:port/db."
-        )
+        raise ImproperlyConfigured(f"{name}={url!r} is not a Redis URL: use redis://host:port/db.")
     try:
         _ = parts.port
     except ValueError:

@@ -67,7 +67,10 @@ def _pacs() -> list[PartStatus]:
 def health_report() -> tuple[bool, dict[str, object]]:
     parts = [_database(), _cache(), _broker(), *_pacs()]
     healthy = all(part.ok for part in parts if part.required)
-    age = availability_age_seconds()
+    try:
+        age = availability_age_seconds()
+    except Exception:  # the cache is down: already reported as such above
+        age = None
     report: dict[str, object] = {
         "status": "ok" if healthy else "unavailable",
         "parts": {

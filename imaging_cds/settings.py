@@ -24,7 +24,9 @@ from imaging_cds.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"), "Folder for the SQLite file and runtime data."))
+VAR_DIR = Path(
+    env_str("VAR_DIR", str(BASE_DIR / "var"), "Folder for the SQLite file and runtime data.")
+)
 
 DEBUG = env_bool("DEBUG", True, "Django debug mode. Must be off in production.")
 
@@ -36,7 +38,9 @@ if _secret is None:
     _secret = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = _secret
 PSEUDONYM_KEY = env_str(
-    "PSEUDONYM_KEY", SECRET_KEY, "Key of the hash that pseudonymises patient ids; default SECRET_KEY."
+    "PSEUDONYM_KEY",
+    SECRET_KEY,
+    "Key of the hash that pseudonymises patient ids; default SECRET_KEY.",
 )
 
 ALLOWED_HOSTS = env_list(
@@ -66,6 +70,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static assets (htmx included) are served by the app itself: hospital networks are closed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,25 +145,35 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- Cache and Celery: Redis when REDIS_URL is set, in-process otherwise --------
 _redis = env_optional_str(
     "REDIS_URL", "redis://host:port/db: cache and Celery broker. Absent: in-process."
 )
 REDIS_URL = parse_redis_url("REDIS_URL", _redis).url if _redis else None
+_cache_prefix = env_str("CACHE_KEY_PREFIX", "icds", "Prefix of every cache key.")
+_broker = env_optional_str("CELERY_BROKER_URL", "Celery broker URL; default REDIS_URL.")
 
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "icds", "Prefix of every cache key."),
+            "KEY_PREFIX": _cache_prefix,
             "TIMEOUT": 300,
             # A dead Redis must fail fast so the page can degrade, not hang.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL, "Celery broker; default REDIS_URL.")
+    CELERY_BROKER_URL = parse_redis_url("CELERY_BROKER_URL", _broker).url if _broker else REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CACHES = {
@@ -218,12 +234,14 @@ REST_FRAMEWORK = {
 }
 
 # --- Security when not in debug -------------------------------------------------
+_hsts = env_int("SECURE_HSTS_SECONDS", 31536000, "HSTS max-age when DEBUG is off.", minimum=0)
+_ssl_redirect = env_bool("SECURE_SSL_REDIRECT", True, "Redirect HTTP to HTTPS when DEBUG is off.")
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, "HSTS max-age.", minimum=0)
+    SECURE_HSTS_SECONDS = _hsts
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True, "Redirect HTTP to HTTPS.")
+    SECURE_SSL_REDIRECT = _ssl_redirect
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -49,7 +49,9 @@ class Order(models.Model):
     slot = models.OneToOneField(
         "scheduling.Slot", null=True, blank=True, on_delete=models.SET_NULL, related_name="order"
     )
-    status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.SIGNED)
+    status = models.CharField(
+        max_length=10, choices=OrderStatus.choices, default=OrderStatus.SIGNED
+    )
     signed_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 

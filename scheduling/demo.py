@@ -19,9 +19,7 @@ HOURS_PRESETS: dict[str, dict[str, list[list[str]]]] = {
         **{day: [["08:00", "12:30"], ["13:30", "19:00"]] for day in _WEEKDAYS},
         "sat": [["08:00", "12:30"]],
     },
-    "long": {
-        day: [["08:00", "20:00"]] for day in (*_WEEKDAYS, "sat", "sun")
-    },
+    "long": {day: [["08:00", "20:00"]] for day in (*_WEEKDAYS, "sat", "sun")},
 }
 
 

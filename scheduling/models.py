@@ -105,7 +105,9 @@ class Slot(models.Model):
             models.Index(fields=["status", "start"]),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="slot_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="slot_end_after_start"
+            ),
             models.UniqueConstraint(
                 fields=["equipment", "external_id"],
                 condition=~Q(external_id=""),

@@ -13,12 +13,12 @@ from ordering.pacs.nodes import PacsNode
 
 def _set_nodelay(event: evt.Event) -> None:
     # Nagle's algorithm adds 40-90 ms to each small DIMSE exchange (NOTES-PACS.md).
-    sock = event.assoc.dul.socket.socket
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    assoc_socket = event.assoc.dul.socket
+    if assoc_socket is not None and assoc_socket.socket is not None:
+        assoc_socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-NODELAY_HANDLERS = [(evt.EVT_CONN_OPEN, _set_nodelay)]
+NODELAY_HANDLERS: list[evt.EventHandlerType] = [(evt.EVT_CONN_OPEN, _set_nodelay)]
 
 
 def client_ae(node: PacsNode) -> AE:

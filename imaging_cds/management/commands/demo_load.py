@@ -16,18 +16,48 @@ from scheduling.schedules import own_schedule_generate
 
 # Demo accounts only: the command refuses to run with DEBUG off unless forced.
 DEMO_USERS: list[dict[str, str]] = [
-    {"username": "dr.martin", "first_name": "Claire", "last_name": "Martin",
-     "role": Role.PRESCRIBER, "password": "demo-prescripteur"},
-    {"username": "dr.bernard", "first_name": "Hugo", "last_name": "Bernard",
-     "role": Role.PRESCRIBER, "password": "demo-prescripteur-2"},
-    {"username": "editeur", "first_name": "Anne", "last_name": "Lefèvre",
-     "role": Role.GUIDELINE_EDITOR, "password": "demo-editeur"},
-    {"username": "gestionnaire", "first_name": "Paul", "last_name": "Rivière",
-     "role": Role.CENTRE_MANAGER, "password": "demo-gestionnaire"},
-    {"username": "gestionnaire2", "first_name": "Léa", "last_name": "Roux",
-     "role": Role.CENTRE_MANAGER, "password": "demo-gestionnaire-2"},
-    {"username": "dpi-ehr", "first_name": "", "last_name": "",
-     "role": Role.API_CLIENT, "password": "demo-client-api"},
+    {
+        "username": "dr.martin",
+        "first_name": "Claire",
+        "last_name": "Martin",
+        "role": Role.PRESCRIBER,
+        "password": "demo-prescripteur",
+    },
+    {
+        "username": "dr.bernard",
+        "first_name": "Hugo",
+        "last_name": "Bernard",
+        "role": Role.PRESCRIBER,
+        "password": "demo-prescripteur-2",
+    },
+    {
+        "username": "editeur",
+        "first_name": "Anne",
+        "last_name": "Lefèvre",
+        "role": Role.GUIDELINE_EDITOR,
+        "password": "demo-editeur",
+    },
+    {
+        "username": "gestionnaire",
+        "first_name": "Paul",
+        "last_name": "Rivière",
+        "role": Role.CENTRE_MANAGER,
+        "password": "demo-gestionnaire",
+    },
+    {
+        "username": "gestionnaire2",
+        "first_name": "Léa",
+        "last_name": "Roux",
+        "role": Role.CENTRE_MANAGER,
+        "password": "demo-gestionnaire-2",
+    },
+    {
+        "username": "dpi-ehr",
+        "first_name": "",
+        "last_name": "",
+        "role": Role.API_CLIENT,
+        "password": "demo-client-api",
+    },
 ]
 DEMO_SLOT_HORIZON_DAYS = 14
 
