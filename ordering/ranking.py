@@ -1,0 +1,160 @@
+"""Score every (procedure, centre, slot) option and keep every term of the score.
+
+Ranking is a pure function of its inputs: the engine's ratings (reduced here to
+what ranking needs), the free slots found for each procedure, and a versioned set
+of weights. Each option carries its terms so that the page, the API and the CDS
+card can all say *why* an option ranks where it does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Categories on which ranking depends (the engine's vocabulary).
+CONTRAINDICATED = "contraindicated"
+# An exam scoring 1–3 on the 1–9 scale is "usually not appropriate".
+NOT_APPROPRIATE_MAX_SCORE = 3
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each term counts, in points. Versioned; editors change them."""
+
+    version: int = 0
+    appropriateness: float = 60.0
+    dose: float = 10.0
+    redundancy: float = 25.0
+    wait: float = 15.0
+    distance: float = 10.0
+    patient_fit: float = 15.0
+    sector: float = 3.0
+    # Beyond these, a longer wait or a longer trip costs no more points.
+    wait_cap_days: float = 60.0
+    distance_cap_km: float = 100.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "appropriateness": self.appropriateness,
+            "dose": self.dose,
+            "redundancy": self.redundancy,
+            "wait": self.wait,
+            "distance": self.distance,
+            "patient_fit": self.patient_fit,
+            "sector": self.sector,
+            "wait_cap_days": self.wait_cap_days,
+            "distance_cap_km": self.distance_cap_km,
+        }
+
+
+@dataclass(frozen=True)
+class RatedProcedure:
+    """What ranking needs of one engine rating."""
+
+    procedure_code: str
+    category: str
+    score: int  # 1..9
+    dose_class: int  # 0..4
+    redundant: bool = False
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """What ranking needs of one free slot."""
+
+    slot_id: int
+    procedure_code: str
+    centre_id: int
+    start: datetime
+    wait_days: float
+    distance_km: float | None
+    extra_fees: bool  # sector 2 or not contracted
+    fits_patient: bool = True
+
+
+@dataclass(frozen=True)
+class RankedOption:
+    rated: RatedProcedure
+    slot: SlotChoice | None  # None: no free slot found for this exam
+    total: float
+    terms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> bool:
+        return self.rated.category == CONTRAINDICATED
+
+
+@dataclass(frozen=True)
+class Ranking:
+    options: list[RankedOption]
+    weights_version: int
+    # True when no candidate exam is appropriate: the page leads with that, not slots.
+    no_imaging_indicated: bool
+
+
+def _terms(rated: RatedProcedure, slot: SlotChoice | None, w: Weights) -> dict[str, float]:
+    terms = {
+        "appropriateness": w.appropriateness * (max(1, min(9, rated.score)) - 1) / 8,
+        "dose": -w.dose * max(0, min(4, rated.dose_class)) / 4,
+        "redundancy": -w.redundancy if rated.redundant else 0.0,
+    }
+    if slot is None:
+        # No slot: the exam is still listed, after every exam that can be booked.
+        terms["wait"] = -w.wait
+        terms["distance"] = -w.distance
+        terms["patient_fit"] = 0.0
+        terms["sector"] = 0.0
+        return terms
+    terms["wait"] = -w.wait * min(max(slot.wait_days, 0.0), w.wait_cap_days) / w.wait_cap_days
+    if slot.distance_km is None:
+        terms["distance"] = -w.distance / 2
+    else:
+        km = min(max(slot.distance_km, 0.0), w.distance_cap_km)
+        terms["distance"] = -w.distance * km / w.distance_cap_km
+    terms["patient_fit"] = 0.0 if slot.fits_patient else -w.patient_fit
+    terms["sector"] = -w.sector if slot.extra_fees else 0.0
+    return terms
+
+
+def _sort_key(option: RankedOption) -> tuple[int, int, float, str, float, int]:
+    # Blocked (contraindicated) options always come last, then options with no slot;
+    # within a group, the higher score first; ties broken deterministically.
+    return (
+        1 if option.blocked else 0,
+        1 if option.slot is None else 0,
+        -option.total,
+        option.rated.procedure_code,
+        option.slot.start.timestamp() if option.slot else 0.0,
+        option.slot.slot_id if option.slot else 0,
+    )
+
+
+def rank_options(
+    *,
+    ratings: list[RatedProcedure],
+    slots: list[SlotChoice],
+    weights: Weights,
+) -> Ranking:
+    by_procedure: dict[str, list[SlotChoice]] = {}
+    for slot in slots:
+        by_procedure.setdefault(slot.procedure_code, []).append(slot)
+    options: list[RankedOption] = []
+    for rated in ratings:
+        candidates: list[SlotChoice | None] = list(by_procedure.get(rated.procedure_code, []))
+        if not candidates:
+            candidates = [None]
+        for slot in candidates:
+            terms = _terms(rated, slot, weights)
+            options.append(
+                RankedOption(
+                    rated=rated,
+                    slot=slot,
+                    total=round(sum(terms.values()), 3),
+                    terms={k: round(v, 3) for k, v in terms.items()},
+                )
+            )
+    options.sort(key=_sort_key)
+    no_imaging = bool(ratings) and all(
+        r.category == CONTRAINDICATED or r.score <= NOT_APPROPRIATE_MAX_SCORE for r in ratings
+    )
+    return Ranking(options=options, weights_version=weights.version, no_imaging_indicated=no_imaging)
