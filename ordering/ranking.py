@@ -143,12 +143,12 @@ def rank_options(
         candidates: list[SlotChoice | None] = list(by_procedure.get(rated.procedure_code, []))
         if not candidates:
             candidates = [None]
-        for slot in candidates:
-            terms = _terms(rated, slot, weights)
+        for candidate in candidates:
+            terms = _terms(rated, candidate, weights)
             options.append(
                 RankedOption(
                     rated=rated,
-                    slot=slot,
+                    slot=candidate,
                     total=round(sum(terms.values()), 3),
                     terms={k: round(v, 3) for k, v in terms.items()},
                 )
@@ -157,4 +157,6 @@ def rank_options(
     no_imaging = bool(ratings) and all(
         r.category == CONTRAINDICATED or r.score <= NOT_APPROPRIATE_MAX_SCORE for r in ratings
     )
-    return Ranking(options=options, weights_version=weights.version, no_imaging_indicated=no_imaging)
+    return Ranking(
+        options=options, weights_version=weights.version, no_imaging_indicated=no_imaging
+    )

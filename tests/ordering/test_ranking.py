@@ -94,7 +94,9 @@ def test_an_exam_without_a_free_slot_is_still_listed_after_the_bookable_ones() -
         RatedProcedure("mr-brain", "indicated", 8, 0),
         RatedProcedure("ct-head", "special_cases", 6, 2),
     ]
-    ranking = rank_options(ratings=ratings, slots=[slot(1, "ct-head", wait=0, km=2)], weights=Weights())
+    ranking = rank_options(
+        ratings=ratings, slots=[slot(1, "ct-head", wait=0, km=2)], weights=Weights()
+    )
     assert [(o.rated.procedure_code, o.slot is None) for o in ranking.options] == [
         ("ct-head", False),
         ("mr-brain", True),
