@@ -60,3 +60,35 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+
+class EhrClient(models.Model):
+    """An EHR allowed to call the CDS Hooks services, identified by its JWT issuer."""
+
+    name = models.CharField(max_length=200)
+    issuer = models.CharField(max_length=300, unique=True)
+    # The client's public keys as a JWKS document ({"keys": [...]}); private keys never.
+    jwks = models.JSONField(default=dict)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ehr_clients",
+        help_text="The api_client account the client acts as.",
+    )
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UsedJwtId(models.Model):
+    """jti values already seen, kept until their token expires: a replay is refused."""
+
+    issuer = models.CharField(max_length=300)
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "jti"], name="ordering_unique_jti_per_issuer")
+        ]
