@@ -92,3 +92,6 @@ class UsedJwtId(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["issuer", "jti"], name="ordering_unique_jti_per_issuer")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.jti}"

@@ -10,9 +10,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from imaging_cds.roles import Role
 from ordering.models import EhrClient
 from tests.actors import make_user
-from imaging_cds.roles import Role
 
 ISSUER = "https://ehr.example.org"
 
