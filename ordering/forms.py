@@ -93,7 +93,7 @@ class PatientForm(forms.Form):
             elif kind == "local" and not _LOCAL_ID_RE.match(identifier):
                 self.add_error(
                     "identifier",
-                    _("A local identifier has 3 to 40 letters, digits, dots, dashes or underscores."),
+                    _("A local identifier has 3 to 40 letters, digits, dots, dashes, underscores."),
                 )
         if data.get("sex") == "M" and data.get("pregnancy") == "yes":
             self.add_error("pregnancy", _("Pregnancy cannot be 'yes' for a male patient."))

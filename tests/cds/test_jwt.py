@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -12,13 +13,13 @@ AUD = "http://testserver/cds-services/imaging-order-select"
 
 
 @pytest.fixture
-def key(db: None) -> object:
+def key(db: None) -> Any:
     private = rsa_key()
     register_client(private)
     return private
 
 
-def test_it_accepts_a_well_formed_token_signed_with_a_registered_key(key: object) -> None:
+def test_it_accepts_a_well_formed_token_signed_with_a_registered_key(key: Any) -> None:
     verified = jwt_verify(token(key, aud=AUD), audience=AUD)
     assert verified.client.issuer == ISSUER
     assert verified.claims["aud"] == AUD
@@ -30,29 +31,29 @@ def test_it_accepts_elliptic_curve_keys_too(db: None) -> None:
     assert jwt_verify(token(private, aud=AUD, alg="ES384", kid="ec"), audience=AUD)
 
 
-def test_it_rejects_an_expired_jwt(key: object) -> None:
+def test_it_rejects_an_expired_jwt(key: Any) -> None:
     with pytest.raises(JwtRefused, match="expired"):
         jwt_verify(token(key, aud=AUD, lifetime=-120), audience=AUD)
 
 
-def test_it_rejects_a_token_for_another_audience(key: object) -> None:
+def test_it_rejects_a_token_for_another_audience(key: Any) -> None:
     with pytest.raises(JwtRefused, match="audience"):
         jwt_verify(token(key, aud="http://other/cds-services/x"), audience=AUD)
 
 
-def test_it_rejects_an_unknown_issuer(key: object) -> None:
+def test_it_rejects_an_unknown_issuer(key: Any) -> None:
     with pytest.raises(JwtRefused, match="unknown issuer"):
         jwt_verify(token(key, aud=AUD, iss="https://intruder.example"), audience=AUD)
 
 
-def test_it_rejects_a_replayed_jti(key: object) -> None:
+def test_it_rejects_a_replayed_jti(key: Any) -> None:
     signed = token(key, aud=AUD, jti="once")
     jwt_verify(signed, audience=AUD)
     with pytest.raises(JwtRefused, match="replay"):
         jwt_verify(signed, audience=AUD)
 
 
-def test_it_rejects_alg_none(key: object) -> None:
+def test_it_rejects_alg_none(key: Any) -> None:
     def b64(data: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -66,7 +67,7 @@ def test_it_rejects_alg_none(key: object) -> None:
         jwt_verify(unsigned, audience=AUD)
 
 
-def test_it_rejects_hmac_even_with_the_public_key_as_secret(key: object) -> None:
+def test_it_rejects_hmac_even_with_the_public_key_as_secret(key: Any) -> None:
     import jwt as pyjwt
 
     forged = pyjwt.encode(
@@ -78,12 +79,12 @@ def test_it_rejects_hmac_even_with_the_public_key_as_secret(key: object) -> None
         jwt_verify(forged, audience=AUD)
 
 
-def test_it_rejects_a_token_signed_by_a_key_the_client_did_not_register(key: object) -> None:
+def test_it_rejects_a_token_signed_by_a_key_the_client_did_not_register(key: Any) -> None:
     with pytest.raises(JwtRefused, match="refused"):
         jwt_verify(token(rsa_key(), aud=AUD), audience=AUD)
 
 
-def test_it_rejects_a_token_missing_a_required_claim(key: object) -> None:
+def test_it_rejects_a_token_missing_a_required_claim(key: Any) -> None:
     import jwt as pyjwt
 
     signed = pyjwt.encode(
