@@ -4,7 +4,9 @@ the test fail with the reason; nothing is skipped."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -13,9 +15,41 @@ from django.db import connection
 from tests.actors import Actors, make_actors
 
 
+RUN_LOG = Path(__file__).resolve().parent.parent / "test-artifacts" / "logs" / "test-run.log"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Browser tests are slowest: run them last so that quick failures show first.
-    items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
+    # Browser tests are slowest: run them late so that quick failures show first; the
+    # log scan reads what the whole run wrote, so it comes last of all.
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("log_scan"):
+            return 2
+        return 1 if item.get_closest_marker("browser") else 0
+
+    items.sort(key=order)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_log() -> Iterator[None]:
+    """Everything any logger writes during the run also goes to one file, scanned at
+    the end for patient data (tests/test_log_scan.py)."""
+    RUN_LOG.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(RUN_LOG, mode="w", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name)
+        for name, obj in logging.Logger.manager.loggerDict.items()
+        if isinstance(obj, logging.Logger) and not obj.propagate
+    ]
+    for logger in loggers:
+        logger.addHandler(handler)
+    # A marker line, so the file is never empty even in a quiet run.
+    logging.getLogger("tests").warning("test run started")
+    yield
+    for logger in loggers:
+        logger.removeHandler(handler)
+    handler.close()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,20 @@
+"""Patient identifiers and names the tests use. None may ever reach a log in clear:
+tests/test_log_scan.py reads the whole run's log for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+_DEMO = yaml.safe_load(
+    (
+        Path(__file__).resolve().parent.parent / "ordering" / "data" / "demo_patients.yaml"
+    ).read_text()
+)
+
+# A synthetic INS whose key is valid (not a real person's).
+TEST_INS = "185077512345608"
+
+PATIENT_IDENTIFIERS: list[str] = [TEST_INS, *(p["id"] for p in _DEMO)]
+PATIENT_NAMES: list[str] = [p["name"].split("^")[0] for p in _DEMO]
