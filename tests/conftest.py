@@ -14,7 +14,6 @@ from django.db import connection
 
 from tests.actors import Actors, make_actors
 
-
 RUN_LOG = Path(__file__).resolve().parent.parent / "test-artifacts" / "logs" / "test-run.log"
 
 
