@@ -50,6 +50,7 @@ lint: deps-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	.ci/audit
 
 format: deps-dev
 	$(VENV)/bin/ruff format .
