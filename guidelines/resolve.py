@@ -10,6 +10,7 @@ costs a few dictionary look-ups, not a scan of the catalogue.
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from collections import defaultdict
@@ -216,10 +217,10 @@ def resolve(query: str, rules: CompiledRuleSet, *, limit: int = MAX_RESULTS) -> 
         score = 0.85 * coverage + 0.15 * min(1.0, total / len(phrase_words))
         if score > best.get(code, (0.0, ""))[0]:
             best[code] = (score, phrase)
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+    ranked = heapq.nsmallest(limit, best.items(), key=lambda item: (-item[1][0], item[0]))
     return [
         Candidate(index.indications[code], round(score, 3), phrase)
-        for code, (score, phrase) in ranked[:limit]
+        for code, (score, phrase) in ranked
         if score >= 0.5
     ]
 
