@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imaging_cds.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -66,9 +66,18 @@ CATEGORIES = [
     "not_indicated",
     "not_indicated_initially",
 ]
-WORDS = (
-    "douleur thoracique abdominale céphalée lombalgie traumatisme genou toux fièvre masse".split()
-)
+WORDS = [
+    "douleur",
+    "thoracique",
+    "abdominale",
+    "céphalée",
+    "lombalgie",
+    "traumatisme",
+    "genou",
+    "toux",
+    "fièvre",
+    "masse",
+]
 
 
 def build(size: int, rng: random.Random) -> CompiledRuleSet:
