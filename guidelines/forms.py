@@ -28,6 +28,19 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
         fields = [name for name in RULE_EDIT_FIELDS]
+        labels = {
+            "category": _("Category"),
+            "evidence": _("Evidence"),
+            "intention": _("Intention"),
+            "priority": _("Priority"),
+            "rationale_fr": _("Rationale (French)"),
+            "rationale_en": _("Rationale (English)"),
+            "source_document": _("Source document"),
+            "source_section": _("Source section"),
+            "source_year": _("Source year"),
+            "source_url": _("Source link"),
+            "repeat_interval_days": _("Repeat interval (days)"),
+        }
         widgets = {
             "rationale_fr": forms.Textarea(attrs={"rows": 3}),
             "rationale_en": forms.Textarea(attrs={"rows": 3}),

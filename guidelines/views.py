@@ -130,9 +130,10 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
                 return HttpResponseClientRedirect(url)
             return redirect(url)
     template = "guidelines/rule_edit.html"
-    if getattr(request, "htmx", False):
-        template += "#form"
     status = 400 if request.method == "POST" else 200
+    if getattr(request, "htmx", False):
+        # htmx swaps only successful responses: the form with its errors is one.
+        template, status = template + "#form", 200
     return render(request, template, {"rule": rule, "form": form}, status=status)
 
 
