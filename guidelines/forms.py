@@ -21,6 +21,9 @@ class RuleForm(forms.ModelForm):
         required=False,
         help_text=_('For example {"age_min": 18, "red_flags_any": ["focal-deficit"]}; {} for all.'),
     )
+    source_url = forms.URLField(
+        label=_("Source link"), required=False, max_length=200, assume_scheme="https"
+    )
     reason = forms.CharField(
         label=_("Why this change"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
@@ -38,7 +41,6 @@ class RuleForm(forms.ModelForm):
             "source_document": _("Source document"),
             "source_section": _("Source section"),
             "source_year": _("Source year"),
-            "source_url": _("Source link"),
             "repeat_interval_days": _("Repeat interval (days)"),
         }
         widgets = {
