@@ -41,7 +41,7 @@ from guidelines.models import (
 from imaging_cds.vocab import IONISING_MODALITIES, Modality
 
 RULEPACK_DIR = Path(__file__).parent / "data" / "rulepack"
-CATALOGUE_FILE = Path(__file__).parent / "data" / "procedures.yaml"
+from guidelines.catalogue import CATALOGUE_FILE  # noqa: E402
 
 TOP_KEYS = {"area", "procedures", "indications", "rules", "golden_cases"}
 EXPORT_KEYS = {"format", "version", "label"}
@@ -695,7 +695,7 @@ def rulepack_load(
     paths = pack_files() if paths is None else list(paths)
     documents = packs_parse(paths)
     with transaction.atomic():
-        procedure_catalogue_load()
+        procedure_catalogue_load(path=CATALOGUE_FILE)
         names = ", ".join(path.name for path in paths) or "no file"
         rule_set = rule_set_create(user=user, label=label or f"Rule pack ({names})")
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
