@@ -105,6 +105,10 @@ class RuleSet(models.Model):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The set this draft was cloned from, so a draft can say what it changes.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -119,6 +123,10 @@ class RuleSet(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version} ({self.status})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == RuleSetStatus.DRAFT
 
 
 class Category(models.TextChoices):
@@ -186,9 +194,11 @@ class Rule(models.Model):
     source_url = models.URLField(blank=True)
     # How recent a prior exam of the same kind makes a new one redundant.
     repeat_interval_days = models.PositiveIntegerField(null=True, blank=True)
+    # File order within the set: on equally specific rules, the first one wins.
+    position = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["indication__code", "procedure__code", "id"]
+        ordering = ["position", "id"]
         indexes = [models.Index(fields=["rule_set", "indication"])]
 
     def __str__(self) -> str:
@@ -197,3 +207,76 @@ class Rule(models.Model):
     @property
     def score(self) -> int:
         return CATEGORY_SCORE[self.category]
+
+
+class GoldenCase(models.Model):
+    """A worked example the rule set must keep answering the same way.
+
+    Cases belong to a rule set (and are copied when it is cloned), so a draft can
+    change its cases together with its rules and both are published as one."""
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.CASCADE, related_name="golden_cases")
+    name = models.CharField(max_length=200)
+    indication = models.ForeignKey(Indication, on_delete=models.PROTECT, related_name="+")
+    # Patient context in the rule pack's vocabulary (guidelines.rulepack.GOLDEN_CONTEXT_KEYS).
+    context = models.JSONField(default=dict)
+    # procedure code -> expected category.
+    expect = models.JSONField(default=dict)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChangeAction(models.TextChoices):
+    RULE_UPDATE = "rule_update", _("Rule edited")
+    RULE_CREATE = "rule_create", _("Rule created")
+    RULE_DELETE = "rule_delete", _("Rule deleted")
+    CLONE = "clone", _("Draft cloned")
+    IMPORT = "import", _("Rule set imported")
+    PUBLISH = "publish", _("Published")
+    PUBLISH_OVERRIDE = "publish_override", _("Published despite failing golden cases")
+    ROLLBACK = "rollback", _("Rolled back")
+
+
+class RuleChangeQuerySet(models.QuerySet["RuleChange"]):
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("The rule history is append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("The rule history is append-only.")
+
+
+class RuleChange(models.Model):
+    """Who changed what, when and why. Append-only: rows are never updated or deleted."""
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, related_name="changes")
+    # Kept as a plain id (not a foreign key) so the history outlives a deleted rule.
+    rule_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    action = models.CharField(max_length=20, choices=ChangeAction.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.TextField()
+    # Field values before and after, for rule edits; failing cases for an override.
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = RuleChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} v{self.rule_set_id} {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise TypeError("The rule history is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise TypeError("The rule history is append-only.")

@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from guidelines.catalogue import procedure_catalogue_load
+from guidelines.models import RuleSet, RuleSetStatus
+from guidelines.rulepack import rulepack_load
 from imaging_cds.roles import Role
 from scheduling.demo import demo_centres_load
 from scheduling.schedules import own_schedule_generate
@@ -74,6 +76,7 @@ class Command(BaseCommand):
             raise CommandError("demo_load creates accounts with known passwords; use --force.")
         with transaction.atomic():
             procedures = procedure_catalogue_load()
+            rules_note = self._rules()
             centres = demo_centres_load()
             users = self._users()
             # Give each demo manager a few centres, so "only their own" can be tried.
@@ -86,10 +89,22 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Loaded {procedures} procedures, {len(centres)} centres, {slots} new free slots."
         )
+        self.stdout.write(rules_note)
         if not options["quiet_accounts"]:
             self.stdout.write("Demo accounts (username / password / role):")
             for row in DEMO_USERS:
                 self.stdout.write(f"  {row['username']:<14} {row['password']:<22} {row['role']}")
+
+    def _rules(self) -> str:
+        """The rule pack, published as the first version, unless a set is already in force."""
+        published = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+        if published is not None:
+            return f"Rule set v{published.version} is already in force; rule pack not reloaded."
+        result = rulepack_load(label="Rule pack (demo)", publish=True)
+        return (
+            f"Rule set v{result.rule_set.version} published: {result.rules} rules "
+            f"from {result.files} pack files."
+        )
 
     def _users(self) -> dict[str, User]:
         users = {}

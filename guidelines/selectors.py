@@ -1,0 +1,54 @@
+"""Reads for the authoring pages."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from guidelines.models import Rule, RuleChange, RuleSet
+
+
+def rule_search(
+    *, rule_set: RuleSet, q: str = "", procedure: str = "", category: str = "", area: str = ""
+) -> QuerySet[Rule]:
+    rules = Rule.objects.filter(rule_set=rule_set).select_related("indication", "procedure")
+    if q:
+        rules = rules.filter(
+            Q(indication__code__icontains=q)
+            | Q(indication__label_fr__icontains=q)
+            | Q(indication__label_en__icontains=q)
+        )
+    if procedure:
+        rules = rules.filter(
+            Q(procedure__code__icontains=procedure)
+            | Q(procedure__label_fr__icontains=procedure)
+            | Q(procedure__label_en__icontains=procedure)
+        )
+    if category:
+        rules = rules.filter(category=category)
+    if area:
+        rules = rules.filter(indication__area=area)
+    return rules.order_by("indication__code", "position")
+
+
+def rule_history(*, rule: Rule) -> QuerySet[RuleChange]:
+    """Changes of this rule, and of the rules it was cloned from (same place in the set)."""
+    return RuleChange.objects.filter(rule_id=rule.pk).select_related("user", "rule_set")
+
+
+def rule_predecessors(*, rule: Rule) -> list[Rule]:
+    """The same rule (same indication, procedure, position) in earlier versions."""
+    return list(
+        Rule.objects.filter(
+            indication=rule.indication,
+            procedure=rule.procedure,
+            position=rule.position,
+            rule_set__version__lt=rule.rule_set.version,
+        )
+        .select_related("rule_set")
+        .order_by("-rule_set__version")
+    )
+
+
+def rule_set_history(*, rule_set: RuleSet | None = None) -> QuerySet[RuleChange]:
+    changes = RuleChange.objects.select_related("user", "rule_set")
+    return changes.filter(rule_set=rule_set) if rule_set is not None else changes
