@@ -279,7 +279,7 @@ SPECTACULAR_SETTINGS = {
 }
 # Request bodies above this are refused with 413 before anything parses them.
 MAX_REQUEST_BODY_BYTES = env_int(
-    "MAX_REQUEST_BODY_BYTES", 1_000_000, "Largest request body accepted, bytes.", minimum=1024
+    "MAX_REQUEST_BODY_BYTES", 8_000_000, "Largest request body accepted, bytes.", minimum=1024
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
