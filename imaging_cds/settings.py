@@ -240,7 +240,10 @@ PACS_NODES = parse_pacs_nodes(
     timeout=PACS_TIMEOUT_SECONDS,
 )
 PACS_CACHE_SECONDS = env_int(
-    "PACS_CACHE_SECONDS", 600, "How long a patient's prior exams stay cached; 0: no cache.", minimum=0
+    "PACS_CACHE_SECONDS",
+    600,
+    "How long a patient's prior exams stay cached; 0: no cache.",
+    minimum=0,
 )
 PACS_LOOKBACK_DAYS = env_int(
     "PACS_LOOKBACK_DAYS", 5 * 365, "How far back the prior-exam lookup asks, days.", minimum=1
@@ -277,7 +280,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-        for name in ("imaging_cds", "guidelines", "scheduling", "ordering")
+        **{
+            name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+            for name in ("imaging_cds", "guidelines", "scheduling", "ordering")
+        },
+        # pynetdicom logs every C-FIND identifier, patient id included, at INFO and
+        # DEBUG: patient identifiers must never reach a log, whatever LOG_LEVEL says.
+        "pynetdicom": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

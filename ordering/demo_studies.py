@@ -31,7 +31,9 @@ def demo_study_datasets(*, today: date, path: Path = DEMO_PATIENTS_FILE) -> list
             ds.PatientName = patient["name"]
             ds.PatientBirthDate = str(patient["birth_date"]).replace("-", "")
             ds.PatientSex = patient["sex"]
-            ds.StudyInstanceUID = generate_uid(entropy_srcs=["imaging-cds-demo", patient["id"], str(rank)])
+            ds.StudyInstanceUID = generate_uid(
+                entropy_srcs=["imaging-cds-demo", patient["id"], str(rank)]
+            )
             ds.StudyDate = (today - timedelta(days=int(study["days_ago"]))).strftime("%Y%m%d")
             ds.StudyTime = "093000"
             ds.AccessionNumber = f"D{patient['id'][-4:]}{rank:02d}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from guidelines.context import PriorExamFact
 from guidelines.models import Contrast
-from ordering.pacs.query import StudyRecord
+from ordering.pacs.query import StudyRecord, same_modality
 
 # The modality that names a multi-modality study, most specific first; object
 # modalities (SR, PR, KO…) never name an exam.
@@ -53,7 +53,10 @@ _BODY_PART_REGIONS: dict[str, frozenset[str]] = {
 # Description words → region, tried in order; a matched phrase is removed so that
 # "abdomino-pelvien" is not also read as "abdomen" and "pelvis".
 _DESCRIPTION_REGIONS: tuple[tuple[str, str], ...] = (
-    (r"ABDOMINO ?PELVI|ABDO ?PELVI|ABDOMEN (AND|ET) PELVIS|ABDOMEN PELVIS|\bTAP\b", "abdomen_pelvis"),
+    (
+        r"ABDOMINO ?PELVI|ABDO ?PELVI|ABDOMEN (AND|ET) PELVIS|ABDOMEN PELVIS|\bTAP\b",
+        "abdomen_pelvis",
+    ),
     (r"RACHIS LOMBAIRE|LOMBAIRE|LOMBO|LUMBAR|L ?SPINE", "lumbar_spine"),
     (r"RACHIS CERVICAL|CERVICAL SPINE|C ?SPINE", "cervical_spine"),
     (r"SCINTIGRAPHIE OSSEUSE|BONE SCAN|CORPS ENTIER|WHOLE ?BODY|OSSEUSE", "whole_body"),
@@ -103,7 +106,7 @@ def normalise(text: str) -> str:
 
 
 def primary_modality(modalities: Iterable[str]) -> str:
-    present = set(modalities)
+    present = {same_modality(code) for code in modalities}
     for code in MODALITY_PRECEDENCE:
         if code in present:
             return code

@@ -106,7 +106,9 @@ class PriorLookup:
         return self.status is not LookupStatus.UNAVAILABLE
 
 
-def _cache_key(patient_id: str, issuer: str | None, query: StudyQuery, nodes: list[PacsNode]) -> str:
+def _cache_key(
+    patient_id: str, issuer: str | None, query: StudyQuery, nodes: list[PacsNode]
+) -> str:
     # The patient identifier only ever appears keyed-hashed (imaging_cds.pseudonym).
     patient = pseudonymise(f"{issuer or ''}|{patient_id}")
     where = hashlib.sha256(repr(sorted(repr(node) for node in nodes)).encode()).hexdigest()[:12]

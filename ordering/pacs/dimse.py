@@ -56,9 +56,7 @@ def client_ae(node: PacsNode, *, budget: float | None = None) -> AE:
 def _tls_args(node: PacsNode) -> tuple[ssl.SSLContext, str] | None:
     if not node.tls:
         return None
-    context = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca_file or None
-    )
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca_file or None)
     if node.tls_cert_file:
         context.load_cert_chain(node.tls_cert_file, node.tls_key_file or None)
     return context, node.host
@@ -135,7 +133,8 @@ def find_studies(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeA
     except OSError as exc:
         return failed(Failure.UNREACHABLE, exc.__class__.__name__)
     if not assoc.is_established:
-        return failed(*_not_established(assoc, time.monotonic() - started, ae.acse_timeout))
+        waited = time.monotonic() - started
+        return failed(*_not_established(assoc, waited, min(node.acse_timeout, remaining)))
     records: list[StudyRecord] = []
     filtered_out = 0
     final: int | None = None

@@ -32,7 +32,7 @@ def _values(element_value: object) -> list[str]:
     if isinstance(element_value, str):
         return [part for part in element_value.split("\\") if part]
     if isinstance(element_value, list | tuple) or hasattr(element_value, "__iter__"):
-        return [str(part) for part in element_value]  # type: ignore[union-attr]
+        return [str(part) for part in element_value]
     return [str(element_value)]
 
 
@@ -80,9 +80,7 @@ def _answer(query: Dataset, study: Dataset) -> Dataset:
     return answer
 
 
-def handle_find(
-    event: evt.Event, studies: list[Dataset]
-) -> Iterator[tuple[int, Dataset | None]]:
+def handle_find(event: evt.Event, studies: list[Dataset]) -> Iterator[tuple[int, Dataset | None]]:
     query = event.identifier
     if query.get("QueryRetrieveLevel") != "STUDY":
         yield _IDENTIFIER_MISMATCH, None

@@ -17,9 +17,7 @@ def node_find(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeAnsw
     return find_studies(node, query, deadline=deadline)
 
 
-def nodes_search(
-    nodes: list[PacsNode], query: StudyQuery, *, deadline: float
-) -> list[NodeAnswer]:
+def nodes_search(nodes: list[PacsNode], query: StudyQuery, *, deadline: float) -> list[NodeAnswer]:
     """One answer per node, in the nodes' order, all by the deadline.
 
     Each node's own timeouts are capped by what is left of the budget; a node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,6 @@ class Command(BaseCommand):
             f"Demo PACS {aet} on {options['host']}:{port}: {len(studies)} studies.", ending="\n"
         )
         self.stdout.flush()
-        try:
+        # Ctrl-C (or make run's exit) ends the demo quietly.
+        with contextlib.suppress(KeyboardInterrupt):
             serve(host=options["host"], port=port, called_aet=aet, studies=studies)
-        except KeyboardInterrupt:
-            pass
