@@ -52,7 +52,7 @@ _BODY_PART_REGIONS: dict[str, frozenset[str]] = {
 
 # Description words → region, tried in order; a matched phrase is removed so that
 # "abdomino-pelvien" is not also read as "abdomen" and "pelvis".
-_DESCRIPTION_REGIONS: tuple[tuple[str, str], ...] = (
+_DESCRIPTION_REGION_TEXT: tuple[tuple[str, str], ...] = (
     (
         r"ABDOMINO ?PELVI|ABDO ?PELVI|ABDOMEN (AND|ET) PELVIS|ABDOMEN PELVIS|\bTAP\b",
         "abdomen_pelvis",
@@ -73,6 +73,9 @@ _DESCRIPTION_REGIONS: tuple[tuple[str, str], ...] = (
     (r"THYROID|CERVICAL|\bCOU\b|\bNECK\b", "neck"),
     (r"ABDOM|HEPAT|\bFOIE\b|LIVER", "abdomen"),
     (r"PELVI", "pelvis"),
+)
+_DESCRIPTION_REGIONS = tuple(
+    (re.compile(pattern), region) for pattern, region in _DESCRIPTION_REGION_TEXT
 )
 
 _NO_CONTRAST = re.compile(r"SANS (INJECTION|PC|CONTRASTE|GADO)|NON INJECTE|WITHOUT CONTRAST")
@@ -117,9 +120,9 @@ def description_regions(description: str) -> list[str]:
     text = normalise(description)
     found: list[str] = []
     for pattern, region in _DESCRIPTION_REGIONS:
-        if re.search(pattern, text):
+        if pattern.search(text):
             found.append(region)
-            text = re.sub(pattern, " ", text)
+            text = pattern.sub(" ", text)
     return found
 
 

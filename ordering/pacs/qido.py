@@ -44,6 +44,22 @@ def _says_more_results(response: requests.Response) -> bool:
     return "299" in warning and "additional" in warning.lower()
 
 
+def ping(node: PacsNode) -> tuple[bool, str]:
+    """Is the DICOMweb service there? Any HTTP answer below 500 from its root says so."""
+    try:
+        response = requests.get(
+            node.url,
+            timeout=(node.network_timeout, node.dimse_timeout),
+            verify=node.tls_ca_file or True,
+            cert=(node.tls_cert_file, node.tls_key_file) if node.tls_cert_file else None,
+        )
+    except requests.RequestException as exc:
+        return False, f"connection failed: {exc.__class__.__name__}"
+    if response.status_code >= 500:
+        return False, f"HTTP {response.status_code}"
+    return True, "http ok"
+
+
 def find_studies_qido(
     node: PacsNode, query: StudyQuery, *, deadline: float, session: requests.Session | None = None
 ) -> NodeAnswer:

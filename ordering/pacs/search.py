@@ -5,10 +5,17 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from ordering.pacs.dimse import find_studies
+from ordering.pacs.dimse import EchoResult, echo, find_studies
 from ordering.pacs.nodes import PacsNode
-from ordering.pacs.qido import find_studies_qido
+from ordering.pacs.qido import find_studies_qido, ping
 from ordering.pacs.query import Failure, NodeAnswer, StudyQuery
+
+
+def node_echo(node: PacsNode) -> EchoResult:
+    """C-ECHO a DIMSE node; for a DICOMweb node, an HTTP request to its root."""
+    if node.transport == "dicomweb":
+        return EchoResult(*ping(node))
+    return echo(node)
 
 
 def node_find(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeAnswer:

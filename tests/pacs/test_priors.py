@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import redis
 from django.conf import LazySettings
+from django.test import Client
 from django.utils import translation
 
 from imaging_cds.pseudonym import pseudonymise
@@ -236,3 +237,17 @@ def test_the_patient_identifier_is_never_logged(
     assert ALICE not in caplog.text
     # pynetdicom prints whole identifiers at INFO: the settings keep it above that.
     assert not logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
+
+
+def test_healthz_checks_every_declared_node_by_its_own_transport(
+    settings: LazySettings, pacs: Pacs, client: Client, redis_url: str
+) -> None:
+    settings.PACS_NODES = [
+        dimse_node(pacs.main),
+        qido_node(pacs.second, "second-web"),
+        node_at(free_port(), name="gone"),
+    ]
+    parts = client.get("/healthz").json()["parts"]
+    assert parts["pacs:main"]["ok"] and parts["pacs:main"]["detail"] == "echo ok"
+    assert parts["pacs:second-web"]["ok"] and parts["pacs:second-web"]["detail"] == "http ok"
+    assert parts["pacs:gone"]["ok"] is False
