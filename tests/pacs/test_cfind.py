@@ -178,3 +178,59 @@ def test_a_pacs_that_accepts_but_never_answers_times_out_within_budget(
 def test_no_time_left_means_no_query_at_all(pacs: Pacs) -> None:
     answer = find_studies(dimse_node(pacs.main), two_years(), deadline=time.monotonic() - 1)
     assert answer.failure is Failure.TIMEOUT
+
+
+def _peer_answering(statuses: list[int]) -> tuple[object, int]:
+    """A real pynetdicom SCP that answers one study, then each of ``statuses``."""
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+
+    from ordering.pacs.scp import demo_ae
+
+    def handle(event: evt.Event) -> object:
+        study = Dataset()
+        study.SpecificCharacterSet = "ISO_IR 192"
+        study.QueryRetrieveLevel = "STUDY"
+        study.PatientID = ALICE
+        study.StudyInstanceUID = "1.2.3.4"
+        study.StudyDate = ago(3)
+        study.ModalitiesInStudy = "CT"
+        yield 0xFF00, study
+        for status in statuses:
+            yield status, None
+
+    port = free_port()
+    server = demo_ae("ODDPACS").start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle)]
+    )
+    return server, port
+
+
+def test_a_failure_status_after_answers_fails_the_whole_query() -> None:
+    server, port = _peer_answering([0xC000])
+    try:
+        answer = find_studies(node_at(port, "ODDPACS"), two_years(), deadline=soon())
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert not answer.ok
+    assert answer.failure is Failure.FAILURE_STATUS and answer.detail == "0xC000"
+    # What came before the failure is not offered as a (partial) truth.
+    assert answer.studies == ()
+
+
+def test_an_out_of_resources_status_is_a_failure_not_a_cap() -> None:
+    server, port = _peer_answering([0xA700])
+    try:
+        answer = find_studies(node_at(port, "ODDPACS"), two_years(), deadline=soon())
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert answer.failure is Failure.FAILURE_STATUS and answer.detail == "0xA700"
+
+
+def test_a_pacs_that_sends_answers_and_success_is_read_whole() -> None:
+    server, port = _peer_answering([])
+    try:
+        answer = find_studies(node_at(port, "ODDPACS"), two_years(), deadline=soon())
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert answer.ok and [s.study_uid for s in answer.studies] == ["1.2.3.4"]

@@ -144,6 +144,7 @@ def test_answers_for_another_patient_or_issuer_are_dropped() -> None:
     assert record_from_answer(answer, query, "n") is None
 
 
+@pytest.mark.filterwarnings("ignore:Unknown encoding")
 def test_an_answer_in_an_unknown_character_set_is_still_read() -> None:
     from io import BytesIO
 
