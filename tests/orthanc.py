@@ -41,6 +41,9 @@ class OrthancServer:
     max_answers: int = 0
     dicomweb: bool = True
     default_encoding: str = "Utf8"
+    # PEM certificate and key: the DICOM port then speaks TLS only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="orthanc-")))
@@ -69,6 +72,16 @@ class OrthancServer:
             "StableAge": 1,
             "Plugins": [PLUGINS_DIR] if self.dicomweb else [],
         }
+        if self.tls_cert and self.tls_key:
+            config.update(
+                {
+                    "DicomTlsEnabled": True,
+                    "DicomTlsCertificate": str(self.tls_cert),
+                    "DicomTlsPrivateKey": str(self.tls_key),
+                    "DicomTlsTrustedCertificates": str(self.tls_cert),
+                    "DicomTlsRemoteCertificateRequired": False,
+                }
+            )
         if self.dicomweb:
             config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
         return config
@@ -140,6 +153,21 @@ class OrthancServer:
 
     def study_count(self) -> int:
         return len(requests.get(f"{self.url}/studies", timeout=30).json())
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (openssl CLI), to be its own CA."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def study_file(

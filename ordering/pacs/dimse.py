@@ -72,9 +72,14 @@ def _associate(ae: AE, node: PacsNode) -> Association:
     )
 
 
-def _not_established(assoc: Association, waited: float, acse_timeout: float) -> tuple[Failure, str]:
+def _not_established(
+    assoc: Association, waited: float, acse_timeout: float, *, tls: bool
+) -> tuple[Failure, str]:
     if assoc.is_rejected:
         return Failure.REJECTED, "association rejected"
+    if waited < acse_timeout / 2 and tls:
+        # A failed handshake (untrusted certificate) is logged, not raised, too.
+        return Failure.TLS, "TLS handshake failed or connection refused"
     if waited < acse_timeout / 2:
         # pynetdicom logs a refused TCP connection rather than raising it, and
         # reports it as an abort: a quick abort means nobody listened.
@@ -134,7 +139,10 @@ def find_studies(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeA
         return failed(Failure.UNREACHABLE, exc.__class__.__name__)
     if not assoc.is_established:
         waited = time.monotonic() - started
-        return failed(*_not_established(assoc, waited, min(node.acse_timeout, remaining)))
+        failure, detail = _not_established(
+            assoc, waited, min(node.acse_timeout, remaining), tls=node.tls
+        )
+        return failed(failure, detail)
     records: list[StudyRecord] = []
     filtered_out = 0
     final: int | None = None

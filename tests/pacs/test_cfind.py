@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from ordering.pacs.dimse import find_studies
 from ordering.pacs.query import Failure, StudyQuery
-from tests.orthanc import OrthancServer, free_port, study_file
+from tests.orthanc import OrthancServer, free_port, self_signed_certificate, study_file
 from tests.pacs.conftest import (
     ALICE,
     BOB,
@@ -234,3 +236,23 @@ def test_a_pacs_that_sends_answers_and_success_is_read_whole() -> None:
     finally:
         server.shutdown()  # type: ignore[attr-defined]
     assert answer.ok and [s.study_uid for s in answer.studies] == ["1.2.3.4"]
+
+
+def test_it_queries_a_pacs_over_dicom_tls_and_refuses_an_untrusted_one(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = OrthancServer(aet="TLSPACS", dicomweb=False, tls_cert=cert, tls_key=key).start()
+    try:
+        server.upload(
+            study_file(patient_id=ALICE, issuer=INS_OID, study_date=ago(3), modality="CT")
+        )
+        trusted = dimse_node(server, "tls", tls=True, tls_ca_file=str(cert))
+        answer = find_studies(trusted, two_years(), deadline=soon())
+        assert answer.ok and len(answer.studies) == 1
+        untrusted = find_studies(replace(trusted, tls_ca_file=""), two_years(), deadline=soon())
+        plain = find_studies(replace(trusted, tls=False), two_years(), deadline=soon())
+    finally:
+        server.cleanup()
+    assert untrusted.failure is Failure.TLS
+    assert not plain.ok
