@@ -112,7 +112,12 @@ def _cache_key(
     # The patient identifier only ever appears keyed-hashed (imaging_cds.pseudonym).
     patient = pseudonymise(f"{issuer or ''}|{patient_id}")
     where = hashlib.sha256(repr(sorted(repr(node) for node in nodes)).encode()).hexdigest()[:12]
-    return f"pacs-priors:v{CACHE_VERSION}:{patient}:{query.date_range()}:{where}"
+    modalities = "+".join(sorted(query.modalities)) or "all"
+    return f"pacs-priors:v{CACHE_VERSION}:{patient}:{query.date_range()}:{modalities}:{where}"
+
+
+class _CacheDown(Exception):
+    pass
 
 
 def _cache_get(key: str) -> list[NodeAnswer] | None:
@@ -120,7 +125,7 @@ def _cache_get(key: str) -> list[NodeAnswer] | None:
         value = cache.get(key)
     except Exception as exc:  # a cache outage must cost a fresh query, not the answer
         logger.warning("prior-exam cache unreadable: %s", exc.__class__.__name__)
-        return None
+        raise _CacheDown from exc
     return value if isinstance(value, list) else None
 
 
@@ -242,7 +247,13 @@ def priors_lookup(
     )
     use_cache = int(settings.PACS_CACHE_SECONDS) > 0
     key = _cache_key(patient_id, issuer, query, nodes)
-    answers = _cache_get(key) if use_cache and not force_refresh else None
+    answers: list[NodeAnswer] | None = None
+    if use_cache and not force_refresh:
+        try:
+            answers = _cache_get(key)
+        except _CacheDown:
+            # Writing would wait out the same outage again, past the budget.
+            use_cache = False
     from_cache = answers is not None
     if answers is None:
         answers = nodes_search(nodes, query, deadline=deadline)

@@ -251,3 +251,13 @@ def test_healthz_checks_every_declared_node_by_its_own_transport(
     assert parts["pacs:main"]["ok"] and parts["pacs:main"]["detail"] == "echo ok"
     assert parts["pacs:second-web"]["ok"] and parts["pacs:second-web"]["detail"] == "http ok"
     assert parts["pacs:gone"]["ok"] is False
+
+
+def test_a_modality_scoped_lookup_does_not_stand_in_for_a_full_one(one_pacs: None) -> None:
+    only_mr = priors_lookup(
+        patient_id=ALICE, issuer=INS_OID, today=TODAY, modalities=frozenset({"MR"})
+    )
+    assert [fact.modality for fact in only_mr.facts] == ["MR"]
+    everything = lookup()
+    assert not everything.from_cache
+    assert len(everything.studies) == 6
