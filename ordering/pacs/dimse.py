@@ -146,6 +146,7 @@ def find_studies(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeA
     records: list[StudyRecord] = []
     filtered_out = 0
     final: int | None = None
+    last_heard = time.monotonic()
     try:
         responses = assoc.send_c_find(
             study_query_dataset(query), StudyRootQueryRetrieveInformationModelFind
@@ -153,7 +154,12 @@ def find_studies(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeA
         for status, identifier in responses:
             code = getattr(status, "Status", None)
             if code is None:
-                break  # timeout, abort or a broken PDU: no status dataset at all
+                # No status dataset at all: DIMSE timeout, abort or a broken PDU.
+                if time.monotonic() - last_heard >= ae.dimse_timeout * 0.9:
+                    assoc.abort()
+                    return failed(Failure.TIMEOUT, "no answer to the query")
+                break
+            last_heard = time.monotonic()
             if code in _PENDING:
                 if identifier is not None:
                     record = record_from_answer(identifier, query, node.name)

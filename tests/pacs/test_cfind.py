@@ -182,7 +182,7 @@ def test_no_time_left_means_no_query_at_all(pacs: Pacs) -> None:
     assert answer.failure is Failure.TIMEOUT
 
 
-def _peer_answering(statuses: list[int]) -> tuple[object, int]:
+def _peer_answering(statuses: list[int], *, stall: float = 0.0) -> tuple[object, int]:
     """A real pynetdicom SCP that answers one study, then each of ``statuses``."""
     from pydicom.dataset import Dataset
     from pynetdicom import evt
@@ -190,6 +190,7 @@ def _peer_answering(statuses: list[int]) -> tuple[object, int]:
     from ordering.pacs.scp import demo_ae
 
     def handle(event: evt.Event) -> object:
+        time.sleep(stall)
         study = Dataset()
         study.SpecificCharacterSet = "ISO_IR 192"
         study.QueryRetrieveLevel = "STUDY"
@@ -256,3 +257,15 @@ def test_it_queries_a_pacs_over_dicom_tls_and_refuses_an_untrusted_one(
         server.cleanup()
     assert untrusted.failure is Failure.TLS
     assert not plain.ok
+
+
+def test_a_pacs_that_accepts_the_association_but_stalls_on_the_query_times_out() -> None:
+    server, port = _peer_answering([], stall=3.0)
+    started = time.monotonic()
+    try:
+        answer = find_studies(node_at(port, "ODDPACS"), two_years(), deadline=soon(0.8))
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert answer.failure is Failure.TIMEOUT
+    assert elapsed < 1.3
