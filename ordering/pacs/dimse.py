@@ -155,7 +155,7 @@ def find_studies(node: PacsNode, query: StudyQuery, *, deadline: float) -> NodeA
             code = getattr(status, "Status", None)
             if code is None:
                 # No status dataset at all: DIMSE timeout, abort or a broken PDU.
-                if time.monotonic() - last_heard >= ae.dimse_timeout * 0.9:
+                if time.monotonic() - last_heard >= min(node.dimse_timeout, remaining) * 0.9:
                     assoc.abort()
                     return failed(Failure.TIMEOUT, "no answer to the query")
                 break
