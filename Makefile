@@ -32,13 +32,16 @@ deps-dev:
 	.ci/ensure-system test
 	$(MAKE) $(VENV)/.deps-dev
 
-## make run: install, migrate SQLite, load the demo, serve on http://127.0.0.1:8000
+## make run: install, migrate SQLite, load the demo, start the demo PACS, serve on http://127.0.0.1:8000
 run: deps
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py demo_load
 	@echo
 	@echo "  imaging-cds is running: open http://$(HOST):$(PORT)/"
 	@echo
+	@# The demo PACS runs as its own process beside the server, and stops with it.
+	@$(PY) manage.py pacs_demo_serve & pacs=$$!; \
+	trap 'kill $$pacs 2>/dev/null; wait $$pacs 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 ## make test: install what the tests need, start the services, run the whole suite

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from ordering.pacs.dimse import echo
 from ordering.pacs.nodes import configured_nodes
+from ordering.pacs.search import node_echo
 from scheduling.availability import availability_age_seconds
 
 
@@ -57,7 +57,7 @@ def _broker() -> PartStatus:
 def _pacs() -> list[PartStatus]:
     parts = []
     for node in configured_nodes():
-        result = echo(node)
+        result = node_echo(node)
         parts.append(
             PartStatus(f"pacs:{node.name}", result.ok, bool(settings.PACS_REQUIRED), result.detail)
         )

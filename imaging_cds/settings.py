@@ -22,6 +22,7 @@ from imaging_cds.env import (
     parse_database_url,
     parse_redis_url,
 )
+from ordering.pacs.nodes import parse_pacs_nodes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(
@@ -249,6 +250,29 @@ PACS_TIMEOUT_SECONDS = env_float(
 PACS_REQUIRED = env_bool(
     "PACS_REQUIRED", False, "Whether /healthz answers 503 when the PACS does not echo."
 )
+PACS_MAX_ANSWERS = env_int(
+    "PACS_MAX_ANSWERS",
+    0,
+    "Answers the default PACS is known to stop at (its cap); 0 if unknown.",
+    minimum=0,
+)
+PACS_NODES = parse_pacs_nodes(
+    "PACS_NODES",
+    env_optional_str(
+        "PACS_NODES", "JSON list of PACS nodes to query (replaces the single PACS_* node)."
+    ),
+    calling_aet=PACS_CALLING_AET,
+    timeout=PACS_TIMEOUT_SECONDS,
+)
+PACS_CACHE_SECONDS = env_int(
+    "PACS_CACHE_SECONDS",
+    600,
+    "How long a patient's prior exams stay cached; 0: no cache.",
+    minimum=0,
+)
+PACS_LOOKBACK_DAYS = env_int(
+    "PACS_LOOKBACK_DAYS", 5 * 365, "How far back the prior-exam lookup asks, days.", minimum=1
+)
 
 # --- REST framework ------------------------------------------------------------
 API_RATE_LIMIT = env_str(
@@ -321,7 +345,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-        for name in ("imaging_cds", "guidelines", "scheduling", "ordering")
+        **{
+            name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+            for name in ("imaging_cds", "guidelines", "scheduling", "ordering")
+        },
+        # pynetdicom logs every C-FIND identifier, patient id included, at INFO and
+        # DEBUG: patient identifiers must never reach a log, whatever LOG_LEVEL says.
+        "pynetdicom": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
