@@ -163,7 +163,7 @@ def test_when_redis_is_down_the_search_reads_the_database_and_says_so(territory)
 
 
 def test_an_expired_hold_is_offered_again(territory, actors) -> None:
-    slot = Slot.objects.filter(equipment=territory["open"]).order_by("start").first()
+    slot = Slot.objects.filter(equipment=territory["open"]).order_by("start")[0]
     Slot.objects.filter(pk=slot.pk).update(
         status=SlotStatus.HELD, held_by=actors.bob, held_until=timezone.now() - timedelta(1)
     )
@@ -172,8 +172,11 @@ def test_an_expired_hold_is_offered_again(territory, actors) -> None:
 
 
 def test_a_commune_is_found_by_postcode_or_by_name_without_accents() -> None:
-    assert commune_lookup(postcode="35400").name == "Saint-Malo"
-    assert commune_lookup(name="saint gregoire").postcode == "35760"
-    assert commune_lookup(postcode="35000", name="Rennes").latitude == pytest.approx(48.1114)
+    malo = commune_lookup(postcode="35400")
+    gregoire = commune_lookup(name="saint gregoire")
+    rennes = commune_lookup(postcode="35000", name="Rennes")
+    assert malo is not None and malo.name == "Saint-Malo"
+    assert gregoire is not None and gregoire.postcode == "35760"
+    assert rennes is not None and rennes.latitude == pytest.approx(48.1114)
     assert commune_lookup(postcode="75001") is None
     assert commune_lookup() is None

@@ -166,7 +166,7 @@ def test_a_server_that_does_not_answer_in_time_is_a_recorded_timeout(
 def test_slots_of_schedules_that_match_no_machine_are_counted_and_not_offered(
     fhir_server: FhirServer,
 ) -> None:
-    centre, machine = _fhir_centre(fhir_server)
+    centre, _machine = _fhir_centre(fhir_server)
     fhir_server.serve(
         "centre-a",
         [
