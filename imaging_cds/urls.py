@@ -9,6 +9,7 @@ from imaging_cds import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("centres/", include("scheduling.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="imaging_cds/login.html"),
