@@ -230,12 +230,56 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 AVAILABILITY_REFRESH_SECONDS = env_int(
-    "AVAILABILITY_REFRESH_SECONDS", 300, "How often beat refreshes availability.", minimum=10
+    "AVAILABILITY_REFRESH_SECONDS",
+    30,
+    "How often beat looks for availability feeds that are due (each has its own interval).",
+    minimum=5,
+)
+AVAILABILITY_HORIZON_DAYS = env_int(
+    "AVAILABILITY_HORIZON_DAYS", 30, "How many days ahead slots are read and offered.", minimum=1
+)
+AVAILABILITY_FEED_TIMEOUT_SECONDS = env_float(
+    "AVAILABILITY_FEED_TIMEOUT_SECONDS",
+    10.0,
+    "Connect and read timeout of one HTTP request to a centre's FHIR server.",
+    minimum=0.1,
+)
+AVAILABILITY_FEED_BUDGET_SECONDS = env_float(
+    "AVAILABILITY_FEED_BUDGET_SECONDS",
+    45.0,
+    "Total time allowed to read every page of one feed (keep under the task soft limit).",
+    minimum=1.0,
+)
+AVAILABILITY_FEED_MAX_PAGES = env_int(
+    "AVAILABILITY_FEED_MAX_PAGES", 100, "Most Bundle pages read from one feed.", minimum=1
+)
+AVAILABILITY_MAX_BACKOFF_SECONDS = env_int(
+    "AVAILABILITY_MAX_BACKOFF_SECONDS",
+    3600,
+    "Longest wait before retrying a failing feed (the wait doubles per failure).",
+    minimum=30,
+)
+AVAILABILITY_CACHE_SLOTS_PER_EQUIPMENT = env_int(
+    "AVAILABILITY_CACHE_SLOTS_PER_EQUIPMENT",
+    40,
+    "How many next free slots the cache keeps per machine.",
+    minimum=1,
+)
+SLOT_HOLD_SECONDS = env_int(
+    "SLOT_HOLD_SECONDS",
+    600,
+    "How long a slot stays held while the prescriber confirms, seconds.",
+    minimum=30,
 )
 CELERY_BEAT_SCHEDULE = {
-    "availability-refresh": {
-        "task": "scheduling.tasks.availability_refresh_all",
+    # One tick dispatches one task per feed that is due: a slow feed delays no other.
+    "availability-dispatch": {
+        "task": "scheduling.tasks.availability_dispatch_due",
         "schedule": float(AVAILABILITY_REFRESH_SECONDS),
+    },
+    "holds-release-expired": {
+        "task": "scheduling.tasks.holds_release_expired",
+        "schedule": 60.0,
     },
 }
 

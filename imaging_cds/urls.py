@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("guidelines/", include("guidelines.urls")),
+    path("centres/", include("scheduling.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="imaging_cds/login.html"),

@@ -1,22 +1,297 @@
-"""The availability cache: when it was last refreshed, and (later) next free slots."""
+"""Free slots that fit a patient: the scheduling stage of the decision.
+
+``available_options()`` takes plain data (what each procedure needs, where the
+patient lives, what the patient requires) and returns plain data. It reads the
+availability cache (scheduling.cache); when the cache cannot be reached it reads
+the database instead and says so in the result. It never raises for a cache
+outage.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from django.core.cache import cache
+from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
-REFRESHED_AT_KEY = "availability:refreshed_at"
+from imaging_cds.vocab import Modality
+from scheduling import cache as availability_cache
+from scheduling.cache import Entry, MachineFacts
+from scheduling.geo import haversine_km
+from scheduling.models import Centre, FeedState
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RADIUS_KM = 50.0
 
 
-def availability_mark_refreshed(at: datetime | None = None) -> None:
-    cache.set(REFRESHED_AT_KEY, (at or timezone.now()).isoformat(), timeout=None)
+@dataclass(frozen=True)
+class ProcedureNeed:
+    """What scheduling needs to know of a catalogue procedure (given by ordering)."""
+
+    code: str
+    modality: str
+    needs_contrast: bool = False
+    duration_minutes: int = 20
+    needs_sedation: bool = False
+
+
+class OpenBore(StrEnum):
+    """How much a claustrophobic patient needs an open-bore MRI."""
+
+    NO = "no"
+    PREFERRED = "preferred"
+    REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class PatientLocation:
+    latitude: float
+    longitude: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PatientConstraints:
+    weight_kg: float | None = None
+    open_bore: OpenBore = OpenBore.NO
+    paediatric: bool = False
+    wheelchair: bool = False
+    max_distance_km: float = DEFAULT_RADIUS_KM
+    # Empty: any. Values of scheduling.models.PriceSector / CentreKind.
+    sectors: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SlotOption:
+    procedure_code: str
+    modality: str
+    slot_id: int
+    start: datetime
+    end: datetime
+    wait_days: int
+    centre_id: int
+    centre_name: str
+    town: str
+    kind: str
+    sector: str
+    distance_km: float
+    wheelchair_accessible: bool
+    equipment_id: int
+    equipment_name: str
+    open_bore: bool
+    # When the feed behind this slot was read; the page shows its age.
+    read_at: datetime
+    # Preferences the option does not meet (e.g. "open_bore"): ranking may weigh them.
+    unmet_preferences: tuple[str, ...] = ()
+
+
+class Source(StrEnum):
+    CACHE = "cache"
+    DATABASE = "database"
+
+
+@dataclass(frozen=True)
+class AvailabilityResult:
+    options: list[SlotOption]
+    source: Source
+    # Age of the oldest feed read among the centres consulted (None: none consulted).
+    age_seconds: float | None
+    oldest_read_at: datetime | None
+    degraded: bool = False
+    degraded_reason: str = ""
+    centres_consulted: int = 0
+    procedures_without_options: tuple[str, ...] = field(default=())
+
+
+def _machine_fits(
+    machine: MachineFacts, need: ProcedureNeed, constraints: PatientConstraints
+) -> tuple[bool, tuple[str, ...]]:
+    if machine.procedure_codes and need.code not in machine.procedure_codes:
+        return False, ()
+    if need.needs_contrast and not machine.contrast_injection:
+        return False, ()
+    if need.needs_sedation and not machine.sedation:
+        return False, ()
+    if constraints.weight_kg is not None and constraints.weight_kg > machine.table_max_weight_kg:
+        return False, ()
+    if constraints.paediatric and not machine.paediatric:
+        return False, ()
+    unmet: tuple[str, ...] = ()
+    if need.modality == Modality.MR and not machine.open_bore:
+        if constraints.open_bore is OpenBore.REQUIRED:
+            return False, ()
+        if constraints.open_bore is OpenBore.PREFERRED:
+            unmet = ("open_bore",)
+    return True, unmet
+
+
+def _options_from_entry(
+    entry: Entry,
+    need: ProcedureNeed,
+    constraints: PatientConstraints,
+    distance_km: float,
+    window: tuple[float, float],
+    per_centre: int,
+    today: datetime,
+) -> list[SlotOption]:
+    centre = entry.centre
+    if constraints.wheelchair and not centre.wheelchair_accessible:
+        return []
+    if constraints.sectors and centre.sector not in constraints.sectors:
+        return []
+    if constraints.kinds and centre.kind not in constraints.kinds:
+        return []
+    fitting = {}
+    for machine in entry.machines.values():
+        ok, unmet = _machine_fits(machine, need, constraints)
+        if ok:
+            fitting[machine.id] = (machine, unmet)
+    if not fitting:
+        return []
+    duration = need.duration_minutes * 60
+    read_at = availability_cache.read_at_datetime(entry.read_at)
+    tz = timezone.get_current_timezone()
+    options = []
+    for start, end, slot_id, machine_id in entry.slots:
+        if start < window[0] or start >= window[1] or end - start < duration:
+            continue
+        found = fitting.get(machine_id)
+        if found is None:
+            continue
+        machine, unmet = found
+        start_dt = datetime.fromtimestamp(start, tz=tz)
+        options.append(
+            SlotOption(
+                procedure_code=need.code,
+                modality=need.modality,
+                slot_id=slot_id,
+                start=start_dt,
+                end=datetime.fromtimestamp(end, tz=tz),
+                wait_days=(start_dt.date() - today.date()).days,
+                centre_id=centre.id,
+                centre_name=centre.name,
+                town=centre.town,
+                kind=centre.kind,
+                sector=centre.sector,
+                distance_km=round(distance_km, 1),
+                wheelchair_accessible=centre.wheelchair_accessible,
+                equipment_id=machine.id,
+                equipment_name=machine.name,
+                open_bore=machine.open_bore,
+                read_at=read_at,
+                unmet_preferences=unmet,
+            )
+        )
+        if len(options) >= per_centre:
+            break
+    return options
+
+
+def _candidates_from_cache(
+    modalities: set[str], location: PatientLocation, radius_km: float
+) -> dict[tuple[int, str], tuple[Entry, float]]:
+    near = availability_cache.centres_near(
+        modalities, location.latitude, location.longitude, radius_km
+    )
+    distances: dict[tuple[int, str], float] = {}
+    for modality, members in near.items():
+        for centre_id, lat, lon in members:
+            km = haversine_km(location.latitude, location.longitude, lat, lon)
+            if km <= radius_km:
+                distances[(centre_id, modality)] = km
+    entries = availability_cache.entries_read(distances)
+    return {key: (entry, distances[key]) for key, entry in entries.items()}
+
+
+def _candidates_from_database(
+    modalities: set[str], location: PatientLocation, radius_km: float
+) -> dict[tuple[int, str], tuple[Entry, float]]:
+    dlat = radius_km / availability_cache.KM_PER_DEGREE_LAT
+    dlon = dlat / max(math.cos(math.radians(location.latitude)), 0.01)
+    centres = Centre.objects.filter(
+        latitude__range=(location.latitude - dlat, location.latitude + dlat),
+        longitude__range=(location.longitude - dlon, location.longitude + dlon),
+        equipment__modality__in=modalities,
+    ).values_list("id", "latitude", "longitude")
+    distances = {}
+    for centre_id, lat, lon in set(centres):
+        km = haversine_km(location.latitude, location.longitude, lat, lon)
+        if km <= radius_km:
+            distances[centre_id] = km
+    entries = availability_cache.entries_build(distances, modalities=modalities)
+    return {key: (entry, distances[key[0]]) for key, entry in entries.items()}
+
+
+def available_options(
+    procedures: Sequence[ProcedureNeed],
+    location: PatientLocation,
+    constraints: PatientConstraints | None = None,
+    *,
+    horizon_days: int | None = None,
+    per_centre: int = 3,
+    now: datetime | None = None,
+) -> AvailabilityResult:
+    """The first ``per_centre`` free slots per (centre, procedure) that fit the patient,
+    soonest first, within ``constraints.max_distance_km`` and ``horizon_days``."""
+    constraints = constraints or PatientConstraints()
+    now = now or timezone.now()
+    horizon = horizon_days or settings.AVAILABILITY_HORIZON_DAYS
+    not_before = max(now, constraints.not_before or now)
+    window = (not_before.timestamp(), (now + timedelta(days=horizon)).timestamp())
+    modalities = {p.modality for p in procedures}
+    radius = constraints.max_distance_km
+    source, reason = Source.CACHE, ""
+    try:
+        candidates = _candidates_from_cache(modalities, location, radius)
+    except Exception as exc:  # redis-py, socket and pickle errors all mean "cache unusable"
+        logger.warning("availability cache unavailable, reading the database: %r", exc)
+        source = Source.DATABASE
+        reason = f"cache unavailable ({exc.__class__.__name__}): read from the database"
+        candidates = _candidates_from_database(modalities, location, radius)
+    today = timezone.localtime(now)
+    options: list[SlotOption] = []
+    empty = []
+    for need in procedures:
+        found = []
+        for (_centre_id, modality), (entry, km) in candidates.items():
+            if modality == need.modality:
+                found.extend(
+                    _options_from_entry(entry, need, constraints, km, window, per_centre, today)
+                )
+        if not found:
+            empty.append(need.code)
+        options.extend(found)
+    options.sort(key=lambda o: (o.start, o.distance_km, o.centre_id, o.slot_id))
+    oldest = min((e.read_at for e, _ in candidates.values()), default=None)
+    oldest_dt = availability_cache.read_at_datetime(oldest) if oldest is not None else None
+    return AvailabilityResult(
+        options=options,
+        source=source,
+        age_seconds=None if oldest_dt is None else max(0.0, (now - oldest_dt).total_seconds()),
+        oldest_read_at=oldest_dt,
+        degraded=source is Source.DATABASE,
+        degraded_reason=reason,
+        centres_consulted=len({c for c, _ in candidates}),
+        procedures_without_options=tuple(empty),
+    )
+
+
+# --- When availability was last refreshed (shown by /healthz) --------------------
 
 
 def availability_refreshed_at() -> datetime | None:
-    value = cache.get(REFRESHED_AT_KEY)
-    return datetime.fromisoformat(value) if value else None
+    """The latest successful feed refresh, from the database: shared by every process."""
+    latest: datetime | None = FeedState.objects.aggregate(latest=Max("last_success_at"))["latest"]
+    return latest
 
 
 def availability_age_seconds() -> float | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from imaging_cds.vocab import Modality
+from scheduling.hours import validate_opening_hours
 
 
 class CentreKind(models.TextChoices):
@@ -34,14 +36,17 @@ class Centre(models.Model):
     longitude = models.FloatField()
     phone = models.CharField(max_length=30, blank=True)
     # {"mon": [["08:00", "19:00"]], ...}; a missing day is closed.
-    opening_hours = models.JSONField(default=dict, blank=True)
+    opening_hours = models.JSONField(default=dict, blank=True, validators=[validate_opening_hours])
     wheelchair_accessible = models.BooleanField(default=True)
+    accessibility_notes = models.CharField(max_length=300, blank=True)
     managers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="managed_centres"
     )
     # A FHIR R4 server offering Slot search; empty: slots come from our own schedules.
     feed_url = models.URLField(blank=True)
-    feed_interval_seconds = models.PositiveIntegerField(default=300)
+    feed_interval_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+    )
 
     class Meta:
         ordering = ["name"]
@@ -63,6 +68,14 @@ class Equipment(models.Model):
     # Catalogue procedure codes this machine performs; empty means every procedure
     # of its modality. Codes, not foreign keys: scheduling knows no guidelines.
     procedure_codes = models.JSONField(default=list, blank=True)
+    # Length of one slot of the centre's own schedule on this machine (centres
+    # without a feed); a procedure fits a slot at least as long as its duration.
+    slot_minutes = models.PositiveSmallIntegerField(
+        default=20, validators=[MinValueValidator(5), MaxValueValidator(240)]
+    )
+    # How the centre's FHIR server names this machine: the Slot.schedule reference
+    # ("Schedule/irm-1"); slots of other schedules are not ours to offer.
+    fhir_schedule = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["centre__name", "modality", "name"]
@@ -117,3 +130,59 @@ class Slot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.equipment} @ {self.start:%Y-%m-%d %H:%M}"
+
+
+class FeedState(models.Model):
+    """How a centre's availability feed (FHIR server or own schedule) is doing.
+
+    It lives in the database so that every web and worker process reads the same
+    state; beat dispatches a refresh when ``next_run_at`` is due.
+    """
+
+    centre = models.OneToOneField(Centre, on_delete=models.CASCADE, related_name="feed_state")
+    next_run_at = models.DateTimeField(db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # What the last successful refresh saw, for the manager's page.
+    last_slot_count = models.PositiveIntegerField(default=0)
+    last_unmapped_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"feed of {self.centre_id}"
+
+
+class BookingStatus(models.TextChoices):
+    BOOKED = "booked", _("Booked")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Booking(models.Model):
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
+    procedure_code = models.CharField(max_length=80)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    # The caller's own reference (ordering passes its consultation id).
+    reference = models.CharField(max_length=100, blank=True)
+    status = models.CharField(
+        max_length=10, choices=BookingStatus.choices, default=BookingStatus.BOOKED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The last line of defence against a double booking.
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=Q(status="booked"),
+                name="booking_one_active_per_slot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"booking {self.pk} of slot {self.slot_id}"

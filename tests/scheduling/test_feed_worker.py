@@ -1,0 +1,99 @@
+"""Beat's dispatcher and the refresh tasks on a real Celery worker (threads pool) over
+the real Redis broker, against a real local FHIR server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.utils import timezone
+
+from imaging_cds.celery import app
+from scheduling.models import FeedState, Slot
+from scheduling.tasks import availability_dispatch_due
+from tests.orthanc import free_port
+from tests.scheduling.conftest import make_centre, make_machine
+from tests.scheduling.fhir_server import FhirServer, published_examples, slot_resource
+
+
+@pytest.fixture
+def threaded_worker(redis_url: str, transactional_db: None) -> Iterator[None]:
+    assert not app.conf.task_always_eager, "tests must use the real broker, not eager mode"
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=10
+    ):
+        yield
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_beat_schedule_dispatches_feeds_and_sweeps_expired_holds() -> None:
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks == {
+        "scheduling.tasks.availability_dispatch_due",
+        "scheduling.tasks.holds_release_expired",
+    }
+    assert all(task in app.tasks for task in tasks)
+
+
+@pytest.mark.celery_worker
+def test_a_real_worker_refreshes_each_due_feed_and_a_slow_one_delays_no_other(
+    threaded_worker: None, fhir_server: FhirServer, clear_cache: None, settings
+) -> None:
+    start = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
+    fast = []
+    for name in ("fast-1", "fast-2"):
+        centre = make_centre(name, feed_url=fhir_server.url(name))
+        make_machine(centre, fhir_schedule="Schedule/example")
+        fhir_server.serve(
+            name,
+            published_examples(move_to_after=timezone.now()),
+            [slot_resource(f"{name}-x", "Schedule/example", start)],
+        )
+        fast.append(centre)
+    slow = make_centre("slow", feed_url=fhir_server.url("slow"))
+    make_machine(slow, fhir_schedule="Schedule/example")
+    # Slower than the worker's HTTP timeout (10 s by default): the task gives up on it.
+    fhir_server.serve("slow", [], delay=12)
+    dead = make_centre("dead", feed_url=f"http://127.0.0.1:{free_port()}/fhir")
+    make_machine(dead, fhir_schedule="Schedule/example")
+    broken = make_centre("broken", feed_url=fhir_server.url("broken"))
+    fhir_server.serve("broken", raw=b'{"resourceType": "Bundle", "entry": [{"resource": 1}]}')
+
+    availability_dispatch_due.delay()
+
+    def fast_done() -> bool:
+        return FeedState.objects.filter(centre__in=fast, last_success_at__isnull=False).count() == 2
+
+    assert _wait_for(fast_done, 6), "the fast feeds waited for the slow one"
+    slow_state = FeedState.objects.get(centre=slow)
+    assert slow_state.last_attempt_at is None, "the slow feed should still be running"
+    assert Slot.objects.filter(equipment__centre__in=fast).count() == 4
+    assert _wait_for(
+        lambda: FeedState.objects.filter(centre=dead, consecutive_failures=1).exists(), 5
+    )
+    assert "cannot reach" in FeedState.objects.get(centre=dead).last_error
+    assert _wait_for(
+        lambda: FeedState.objects.filter(centre=broken, consecutive_failures=1).exists(), 5
+    )
+    assert "invalid Bundle" in FeedState.objects.get(centre=broken).last_error
+    assert _wait_for(
+        lambda: FeedState.objects.filter(centre=slow, consecutive_failures=1).exists(), 15
+    )
+    assert "timeout" in FeedState.objects.get(centre=slow).last_error
+    # Nothing is due any more: a second tick dispatches nothing and changes nothing.
+    before = Slot.objects.count()
+    assert availability_dispatch_due.delay() is not None
+    time.sleep(1)
+    assert Slot.objects.count() == before
