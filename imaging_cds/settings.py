@@ -291,6 +291,16 @@ PACS_CALLING_AET = env_str("PACS_CALLING_AET", "IMAGINGCDS", "Our AE title.")
 PACS_TIMEOUT_SECONDS = env_float(
     "PACS_TIMEOUT_SECONDS", 2.0, "Total time budget of one PACS lookup, seconds.", minimum=0.1
 )
+PATIENT_ISSUER_INS = env_str(
+    "PATIENT_ISSUER_INS",
+    "",
+    "IssuerOfPatientID the PACS records for INS identifiers (empty: match on the id alone).",
+)
+PATIENT_ISSUER_LOCAL = env_str(
+    "PATIENT_ISSUER_LOCAL",
+    "IMAGING-CDS-DEMO",
+    "IssuerOfPatientID of local identifiers (the demo PACS uses IMAGING-CDS-DEMO).",
+)
 PACS_REQUIRED = env_bool(
     "PACS_REQUIRED", False, "Whether /healthz answers 503 when the PACS does not echo."
 )

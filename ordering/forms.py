@@ -10,7 +10,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from guidelines.context import PatientContext, PriorExamFact
+from ordering.decision import OptionFilters, PatientInput
+from scheduling.geo import commune_lookup
+from scheduling.models import Centre
 
 _INS_RE = re.compile(r"^[12][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2[AB]|[0-9]{2})[0-9]{6}[0-9]{2}$")
 _LOCAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$")
@@ -79,6 +81,10 @@ class PatientForm(forms.Form):
         value = str(self.cleaned_data["postcode"]).strip()
         if not re.fullmatch(r"[0-9]{5}|2[AB][0-9]{3}", value):
             raise forms.ValidationError(_("A French postcode has five digits."))
+        if commune_lookup(postcode=value) is None:
+            raise forms.ValidationError(
+                _("This postcode is outside the territory served: distances cannot be computed.")
+            )
         return value
 
     def clean(self) -> dict[str, Any]:
@@ -99,31 +105,48 @@ class PatientForm(forms.Form):
             self.add_error("pregnancy", _("Pregnancy cannot be 'yes' for a male patient."))
         return data
 
+    def to_patient_input(self) -> PatientInput:
+        data = self.cleaned_data
+        weight, egfr = data.get("weight_kg"), data.get("egfr")
+        return PatientInput(
+            identifier=data["identifier"],
+            identifier_kind=data["identifier_kind"],
+            birth_date=data["birth_date"],
+            sex=data["sex"],
+            postcode=data["postcode"],
+            pregnancy=data["pregnancy"],
+            weight_kg=float(weight) if weight is not None else None,
+            egfr=float(egfr) if egfr is not None else None,
+            mri_unsafe_implant=bool(data.get("mri_unsafe_implant")),
+            contrast_allergy=bool(data.get("contrast_allergy")),
+            claustrophobia=bool(data.get("claustrophobia")),
+            reduced_mobility=bool(data.get("reduced_mobility")),
+        )
 
-def age_in_years(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
+class FilterForm(forms.Form):
+    """Filters of the options list; they re-rank in place (htmx)."""
 
-def patient_context_build(
-    *,
-    cleaned: dict[str, Any],
-    red_flags: frozenset[str],
-    prior_exams: tuple[PriorExamFact, ...],
-    today: date,
-) -> PatientContext:
-    weight = cleaned.get("weight_kg")
-    egfr = cleaned.get("egfr")
-    return PatientContext(
-        age_years=age_in_years(cleaned["birth_date"], today),
-        sex=cleaned["sex"],
-        pregnancy=cleaned["pregnancy"],
-        red_flags=red_flags,
-        egfr=float(egfr) if egfr is not None else None,
-        mri_unsafe_implant=bool(cleaned.get("mri_unsafe_implant")),
-        contrast_allergy=bool(cleaned.get("contrast_allergy")),
-        claustrophobia=bool(cleaned.get("claustrophobia")),
-        weight_kg=float(weight) if weight is not None else None,
-        reduced_mobility=bool(cleaned.get("reduced_mobility")),
-        prior_exams=prior_exams,
-        today=today,
+    max_distance_km = forms.IntegerField(
+        label=_("Within (km)"), min_value=1, max_value=500, initial=60, required=False
     )
+    public_only = forms.BooleanField(label=_("Public hospitals only"), required=False)
+    not_before = forms.DateField(
+        label=_("Not before"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    centre = forms.ModelChoiceField(
+        label=_("Centre"),
+        queryset=Centre.objects.order_by("name"),
+        required=False,
+        empty_label=_("Any centre"),
+    )
+
+    def to_filters(self) -> OptionFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        centre = data.get("centre")
+        return OptionFilters(
+            max_distance_km=float(data.get("max_distance_km") or 60),
+            public_only=bool(data.get("public_only")),
+            not_before=data.get("not_before"),
+            centre_id=centre.pk if centre else None,
+        )

@@ -23,7 +23,10 @@ class Consultation(models.Model):
     inputs = models.JSONField(default=dict)
     outputs = models.JSONField(default=dict)
     rule_set_version = models.PositiveIntegerField(null=True, blank=True)
-    prior_status = models.CharField(max_length=200, blank=True)
+    weights_version = models.PositiveIntegerField(default=0)
+    prior_status = models.CharField(max_length=300, blank=True)
+    availability_source = models.CharField(max_length=20, blank=True)
+    availability_age_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,9 +49,15 @@ class Order(models.Model):
     procedure = models.ForeignKey(
         "guidelines.Procedure", on_delete=models.PROTECT, related_name="orders"
     )
-    slot = models.OneToOneField(
-        "scheduling.Slot", null=True, blank=True, on_delete=models.SET_NULL, related_name="order"
+    booking = models.OneToOneField(
+        "scheduling.Booking", null=True, blank=True, on_delete=models.PROTECT, related_name="order"
     )
+    # The imaging centre must know whom to examine: the order (not the consultation)
+    # carries the patient's identity, and only what the centre needs.
+    patient_identifier = models.CharField(max_length=40)
+    patient_identifier_kind = models.CharField(max_length=10)
+    patient_birth_date = models.DateField()
+    patient_sex = models.CharField(max_length=1)
     status = models.CharField(
         max_length=10, choices=OrderStatus.choices, default=OrderStatus.SIGNED
     )
@@ -60,6 +69,37 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+
+class WeightsStatus(models.TextChoices):
+    PUBLISHED = "published", _("Published")
+    ARCHIVED = "archived", _("Archived")
+
+
+class RankingWeightSet(models.Model):
+    """A version of the ranking weights (ordering.ranking.Weights), changed by editors."""
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=10, choices=WeightsStatus.choices)
+    values = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="published"),
+                name="ordering_one_published_weight_set",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"weights v{self.version} ({self.status})"
 
 
 class EhrClient(models.Model):

@@ -1,0 +1,372 @@
+"""The whole decision, stage after stage: engine → prior exams → availability →
+ranking → consultation record. The prescriber page, the REST API and CDS Hooks
+all call :func:`decision_make`; re-ranking with other filters calls
+:func:`consultation_options` on the stored consultation. Neither re-implements
+any stage."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from guidelines.context import PatientContext
+from guidelines.engine import Decision, Rating, evaluate, published_rule_set_compiled
+from guidelines.models import Procedure
+from imaging_cds.audit import audit_record
+from imaging_cds.pseudonym import pseudonymise
+from ordering.models import Consultation
+from ordering.priors import PriorLookup, priors_lookup
+from ordering.ranking import (
+    NOT_APPROPRIATE_MAX_SCORE,
+    Ranking,
+    RatedProcedure,
+    SlotChoice,
+    rank_options,
+)
+from ordering.weights import weights_published
+from scheduling.availability import (
+    AvailabilityResult,
+    OpenBore,
+    PatientConstraints,
+    PatientLocation,
+    ProcedureNeed,
+    SlotOption,
+    available_options,
+)
+from scheduling.geo import commune_lookup
+
+logger = logging.getLogger(__name__)
+
+PAEDIATRIC_AGE = 18
+# How many ranked options a consultation keeps in its record (the page may show more).
+RECORDED_OPTIONS = 20
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    """What the prescriber said of the patient. The identifier is used for the PACS
+    query and kept on the order only; the consultation keeps its keyed hash."""
+
+    identifier: str
+    identifier_kind: str  # "ins" or "local"
+    birth_date: date
+    sex: str
+    postcode: str
+    pregnancy: str = "unknown"
+    weight_kg: float | None = None
+    egfr: float | None = None
+    mri_unsafe_implant: bool = False
+    contrast_allergy: bool = False
+    claustrophobia: bool = False
+    reduced_mobility: bool = False
+
+    @property
+    def issuer(self) -> str | None:
+        value = (
+            settings.PATIENT_ISSUER_INS
+            if self.identifier_kind == "ins"
+            else settings.PATIENT_ISSUER_LOCAL
+        )
+        return value or None
+
+    @property
+    def reference(self) -> str:
+        return pseudonymise(f"{self.identifier_kind}|{self.identifier}")
+
+
+@dataclass(frozen=True)
+class OptionFilters:
+    max_distance_km: float = 60.0
+    public_only: bool = False
+    not_before: date | None = None
+    centre_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_distance_km": self.max_distance_km,
+            "public_only": self.public_only,
+            "not_before": self.not_before.isoformat() if self.not_before else None,
+            "centre_id": self.centre_id,
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    availability: AvailabilityResult | None  # None: nothing was worth a slot search
+    ranking: Ranking
+    slots: dict[int, SlotOption] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    consultation: Consultation
+    decision: Decision
+    priors: PriorLookup
+    options: Options
+
+
+def age_in_years(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _context(
+    patient: PatientInput, red_flags: frozenset[str], priors: PriorLookup, today: date
+) -> PatientContext:
+    return PatientContext(
+        age_years=age_in_years(patient.birth_date, today),
+        sex=patient.sex,  # type: ignore[arg-type]  # validated by the form / serializer
+        pregnancy=patient.pregnancy,  # type: ignore[arg-type]
+        red_flags=red_flags,
+        egfr=patient.egfr,
+        mri_unsafe_implant=patient.mri_unsafe_implant,
+        contrast_allergy=patient.contrast_allergy,
+        claustrophobia=patient.claustrophobia,
+        weight_kg=patient.weight_kg,
+        reduced_mobility=patient.reduced_mobility,
+        prior_exams=priors.facts,
+        today=today,
+    )
+
+
+def _rating_record(rating: Rating) -> dict[str, Any]:
+    procedure = rating.procedure
+    redundancy = rating.redundancy
+    return {
+        "procedure_code": procedure.code,
+        "label_fr": procedure.label_fr,
+        "label_en": procedure.label_en,
+        "modality": procedure.modality,
+        "contrast": procedure.contrast,
+        "dose_class": procedure.dose_class,
+        "category": rating.category,
+        "rule_category": rating.rule_category,
+        "score": rating.score,
+        "evidence": rating.evidence,
+        "intention": rating.intention,
+        "priority": rating.priority,
+        "rationale_fr": rating.rationale_fr,
+        "rationale_en": rating.rationale_en,
+        "source": {
+            "document": rating.source.document,
+            "section": rating.source.section,
+            "year": rating.source.year,
+            "url": rating.source.url,
+        },
+        "matched_conditions": list(rating.matched_conditions),
+        "contraindications": [vars(f) for f in rating.contraindications],
+        "warnings": [vars(f) for f in rating.warnings],
+        "redundancy": None
+        if redundancy is None
+        else {
+            "days_ago": redundancy.days_ago,
+            "interval_days": redundancy.interval_days,
+            "performed_on": redundancy.prior.performed_on.isoformat(),
+            "description": redundancy.prior.description,
+            "institution": redundancy.prior.institution,
+            "message_fr": redundancy.message_fr,
+            "message_en": redundancy.message_en,
+        },
+    }
+
+
+def _priors_record(priors: PriorLookup) -> dict[str, Any]:
+    dose = priors.dose
+    return {
+        "status": str(priors.status),
+        "reason": priors.reason,
+        "capped": priors.capped,
+        "from_cache": priors.from_cache,
+        "studies": [
+            {
+                "date": s.record.study_date.isoformat() if s.record.study_date else None,
+                "modality": s.modality,
+                "description": s.record.description,
+                "institution": s.record.institution,
+                "procedure_code": s.fact.procedure_code if s.fact else None,
+                "dose_class": s.dose_class,
+            }
+            for s in priors.studies
+        ],
+        "dose": None if dose is None else {"range": dose.range_text(), "basis": dose.basis()},
+    }
+
+
+def _worth_a_slot(rating: dict[str, Any]) -> bool:
+    # Contraindicated and "usually not appropriate" exams are listed, not offered slots.
+    return rating["category"] != "contraindicated" and rating["score"] > NOT_APPROPRIATE_MAX_SCORE
+
+
+def _needs(ratings: list[dict[str, Any]]) -> list[ProcedureNeed]:
+    codes = [r["procedure_code"] for r in ratings if _worth_a_slot(r)]
+    durations = dict(
+        Procedure.objects.filter(code__in=codes).values_list("code", "duration_minutes")
+    )
+    return [
+        ProcedureNeed(
+            code=r["procedure_code"],
+            modality=r["modality"],
+            needs_contrast=r["contrast"] != "none",
+            duration_minutes=int(durations.get(r["procedure_code"], 20)),
+        )
+        for r in ratings
+        if _worth_a_slot(r)
+    ]
+
+
+def consultation_options(
+    consultation: Consultation, filters: OptionFilters, *, now: datetime | None = None
+) -> Options:
+    """Free slots and the ranking for a recorded decision, under these filters."""
+    outputs, inputs = consultation.outputs, consultation.inputs
+    ratings: list[dict[str, Any]] = outputs.get("ratings", [])
+    weights = weights_published()
+    rated = [
+        RatedProcedure(
+            procedure_code=r["procedure_code"],
+            category=r["category"],
+            score=r["score"],
+            dose_class=r["dose_class"],
+            redundant=r["redundancy"] is not None,
+        )
+        for r in ratings
+    ]
+    needs = _needs(ratings)
+    if outputs.get("no_imaging_indicated") or not needs:
+        return Options(None, rank_options(ratings=rated, slots=[], weights=weights))
+    patient = inputs["patient"]
+    commune = commune_lookup(postcode=patient["postcode"])
+    location = PatientLocation(
+        latitude=commune.latitude if commune else 0.0,
+        longitude=commune.longitude if commune else 0.0,
+        label=commune.name if commune else "",
+    )
+    not_before = None
+    if filters.not_before:
+        not_before = datetime.combine(
+            filters.not_before, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE)
+        )
+    constraints = PatientConstraints(
+        weight_kg=patient.get("weight_kg"),
+        open_bore=OpenBore.PREFERRED if patient.get("claustrophobia") else OpenBore.NO,
+        paediatric=patient["age_years"] < PAEDIATRIC_AGE,
+        wheelchair=bool(patient.get("reduced_mobility")),
+        max_distance_km=filters.max_distance_km if commune else 100_000.0,
+        kinds=frozenset({"public"}) if filters.public_only else frozenset(),
+        not_before=not_before,
+    )
+    availability = available_options(needs, location, constraints, now=now)
+    slots = [
+        option
+        for option in availability.options
+        if filters.centre_id is None or option.centre_id == filters.centre_id
+    ]
+    choices = [
+        SlotChoice(
+            slot_id=o.slot_id,
+            procedure_code=o.procedure_code,
+            centre_id=o.centre_id,
+            start=o.start,
+            wait_days=float(o.wait_days),
+            distance_km=o.distance_km if commune else None,
+            extra_fees=o.sector != "sector_1",
+            fits_patient=not o.unmet_preferences,
+        )
+        for o in slots
+    ]
+    ranking = rank_options(ratings=rated, slots=choices, weights=weights)
+    return Options(availability, ranking, {o.slot_id: o for o in slots})
+
+
+def decision_make(
+    *,
+    prescriber: Any,
+    patient: PatientInput,
+    indication_code: str,
+    red_flags: frozenset[str],
+    filters: OptionFilters,
+    request: Any = None,
+    force_prior_refresh: bool = False,
+) -> DecisionOutcome:
+    today = timezone.localdate()
+    rules = published_rule_set_compiled()
+    priors = priors_lookup(
+        patient_id=patient.identifier,
+        issuer=patient.issuer,
+        today=today,
+        force_refresh=force_prior_refresh,
+    )
+    context = _context(patient, red_flags, priors, today)
+    decision = evaluate(indication_code, context, rules)
+    ratings = [_rating_record(r) for r in decision.ratings]
+    no_imaging = decision.guideline_applies and not any(_worth_a_slot(r) for r in ratings)
+    inputs = {
+        "indication_code": indication_code,
+        "red_flags": sorted(red_flags),
+        "patient": {
+            # No identifier, no name, no birth date: age is enough for every rule.
+            "age_years": context.age_years,
+            "sex": context.sex,
+            "pregnancy": context.pregnancy,
+            "postcode": patient.postcode,
+            "weight_kg": patient.weight_kg,
+            "egfr": patient.egfr,
+            "mri_unsafe_implant": patient.mri_unsafe_implant,
+            "contrast_allergy": patient.contrast_allergy,
+            "claustrophobia": patient.claustrophobia,
+            "reduced_mobility": patient.reduced_mobility,
+        },
+        "filters": filters.as_dict(),
+    }
+    outputs: dict[str, Any] = {
+        "status": decision.status,
+        "reason_fr": decision.reason_fr,
+        "reason_en": decision.reason_en,
+        "no_imaging_indicated": no_imaging,
+        "ratings": ratings,
+        "priors": _priors_record(priors),
+    }
+    consultation = Consultation(
+        prescriber=prescriber,
+        patient_ref=patient.reference,
+        indication_code=indication_code,
+        inputs=inputs,
+        outputs=outputs,
+        rule_set_version=decision.rule_set_version,
+        prior_status=str(priors.status) + (f": {priors.reason}" if priors.reason else ""),
+    )
+    options = consultation_options(consultation, filters)
+    availability = options.availability
+    consultation.weights_version = options.ranking.weights_version
+    consultation.availability_source = str(availability.source) if availability else ""
+    consultation.availability_age_seconds = availability.age_seconds if availability else None
+    consultation.outputs["options"] = [
+        {
+            "procedure_code": o.rated.procedure_code,
+            "slot_id": o.slot.slot_id if o.slot else None,
+            "total": o.total,
+            "terms": o.terms,
+        }
+        for o in options.ranking.options[:RECORDED_OPTIONS]
+    ]
+    with transaction.atomic():
+        consultation.save()
+        audit_record(
+            action="consultation.create",
+            request=request,
+            user=prescriber,
+            object_type="consultation",
+            object_id=consultation.pk,
+            patient_ref=consultation.patient_ref,
+            detail={
+                "prior_status": str(priors.status),
+                "rule_set_version": decision.rule_set_version,
+            },
+        )
+    return DecisionOutcome(consultation, decision, priors, options)

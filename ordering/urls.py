@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from ordering import views
+
+app_name = "ordering"
+urlpatterns = [
+    path("", views.order_list, name="orders"),
+    path("new/", views.order_new, name="new"),
+    path("new/indications/", views.indication_choices, name="indication_choices"),
+    path("new/red-flags/", views.red_flags, name="red_flags"),
+    path("c/<uuid:consultation_id>/", views.consultation_page, name="consultation"),
+    path("c/<uuid:consultation_id>/hold/", views.slot_hold_view, name="hold"),
+    path("c/<uuid:consultation_id>/sign/", views.order_sign_view, name="sign"),
+    path("<uuid:order_id>/", views.order_detail, name="order"),
+    path("<uuid:order_id>/cancel/", views.order_cancel_view, name="cancel"),
+]

@@ -1,0 +1,327 @@
+"""The prescriber's pages: patient and indication → ranked options → hold → sign →
+printable order. Thin callers of ordering.decision and ordering.services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
+from guidelines.resolve import resolve
+from imaging_cds.audit import audit_record
+from imaging_cds.roles import Role, role_required
+from ordering.decision import OptionFilters, Options, consultation_options, decision_make
+from ordering.forms import FilterForm, PatientForm
+from ordering.models import Consultation, Order
+from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
+from scheduling.services.booking import SlotTakenError
+
+# The patient's identity waits in the (server-side) session between the decision and
+# the signature: the consultation itself keeps only a keyed hash of it.
+SESSION_KEY = "ordering.pending_identities"
+SLOTS_PER_EXAM = 4
+
+
+def _get_consultation_for_user(request: HttpRequest, consultation_id: uuid.UUID) -> Consultation:
+    consultation = Consultation.objects.filter(
+        pk=consultation_id, prescriber_id=request.user.pk
+    ).first()
+    if consultation is None:  # someone else's or none: the same answer, nothing to learn
+        raise Http404
+    return consultation
+
+
+def _get_order_for_user(request: HttpRequest, order_id: uuid.UUID) -> Order:
+    order = (
+        Order.objects.select_related(
+            "procedure", "consultation", "booking__slot__equipment__centre"
+        )
+        .filter(pk=order_id, prescriber_id=request.user.pk)
+        .first()
+    )
+    if order is None:
+        raise Http404
+    return order
+
+
+def _indication_choices(query: str) -> list[Any]:
+    try:
+        return resolve(query, published_rule_set_compiled()) if query.strip() else []
+    except NoPublishedRuleSet:
+        return []
+
+
+def _red_flags_for(code: str) -> list[dict[str, str]]:
+    from guidelines.models import Indication
+
+    indication = Indication.objects.filter(code=code).first()
+    return list(indication.red_flags) if indication else []
+
+
+def _indication_label(code: str) -> dict[str, str]:
+    from guidelines.models import Indication
+
+    indication = Indication.objects.filter(code=code).first()
+    if indication is None:
+        return {"fr": code, "en": code}
+    return {"fr": indication.label_fr, "en": indication.label_en}
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.PRESCRIBER)
+def order_new(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    indication_code = request.POST.get("indication_code", "")
+    indication_query = request.POST.get("indication_query", "")
+    red_flags = frozenset(request.POST.getlist("red_flags"))
+    indication_error = ""
+    if request.method == "POST":
+        if not indication_code or not _indication_exists(indication_code):
+            indication_error = _("Choose the clinical indication from the list.")
+        form_ok = form.is_valid()
+        if form_ok and not indication_error:
+            allowed = {flag["code"] for flag in _red_flags_for(indication_code)}
+            outcome = decision_make(
+                prescriber=request.user,
+                patient=form.to_patient_input(),
+                indication_code=indication_code,
+                red_flags=frozenset(red_flags & allowed),
+                filters=OptionFilters(),
+                request=request,
+            )
+            patient = form.to_patient_input()
+            pending = request.session.get(SESSION_KEY, {})
+            pending[str(outcome.consultation.pk)] = {
+                "identifier": patient.identifier,
+                "identifier_kind": patient.identifier_kind,
+                "birth_date": patient.birth_date.isoformat(),
+                "sex": patient.sex,
+            }
+            request.session[SESSION_KEY] = pending
+            return redirect("ordering:consultation", consultation_id=outcome.consultation.pk)
+    context = {
+        "form": form,
+        "indication_code": indication_code,
+        "indication_query": indication_query,
+        "indication_error": indication_error,
+        "choices": _indication_choices(indication_query) if indication_query else [],
+        "red_flags": _red_flags_for(indication_code) if indication_code else [],
+        "checked_flags": red_flags,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "ordering/new.html", context, status=status)
+
+
+def _indication_exists(code: str) -> bool:
+    try:
+        return code in published_rule_set_compiled().entries
+    except NoPublishedRuleSet:
+        return False
+
+
+@require_GET
+@role_required(Role.PRESCRIBER)
+def indication_choices(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("indication_query", "")[:200]
+    return render(
+        request,
+        "ordering/new.html#indication-choices",
+        {"choices": _indication_choices(query), "indication_query": query},
+    )
+
+
+@require_GET
+@role_required(Role.PRESCRIBER)
+def red_flags(request: HttpRequest) -> HttpResponse:
+    code = request.GET.get("indication_code", "")[:80]
+    return render(
+        request,
+        "ordering/new.html#red-flags",
+        {"red_flags": _red_flags_for(code), "checked_flags": frozenset()},
+    )
+
+
+def _grouped(options: Options) -> list[dict[str, Any]]:
+    """Options grouped by exam, in rank order, each exam with its best slots."""
+    groups: dict[str, dict[str, Any]] = {}
+    for option in options.ranking.options:
+        code = option.rated.procedure_code
+        group = groups.setdefault(code, {"code": code, "options": [], "best": option})
+        if len(group["options"]) < SLOTS_PER_EXAM and (option.slot or not group["options"]):
+            slot = options.slots.get(option.slot.slot_id) if option.slot else None
+            group["options"].append({"ranked": option, "slot": slot})
+    return list(groups.values())
+
+
+def _options_context(consultation: Consultation, filters_form: FilterForm) -> dict[str, Any]:
+    options = consultation_options(consultation, filters_form.to_filters())
+    ratings = {r["procedure_code"]: r for r in consultation.outputs.get("ratings", [])}
+    groups = _grouped(options)
+    for group in groups:
+        group["rating"] = ratings.get(group["code"])
+    return {
+        "consultation": consultation,
+        "filters_form": filters_form,
+        "groups": groups,
+        "availability": options.availability,
+        "weights_version": options.ranking.weights_version,
+    }
+
+
+@require_GET
+@role_required(Role.PRESCRIBER)
+def consultation_page(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
+    consultation = _get_consultation_for_user(request, consultation_id)
+    filters_form = FilterForm(request.GET or None)
+    context = _options_context(consultation, filters_form)
+    context["indication"] = _indication_label(consultation.indication_code)
+    context["can_sign"] = str(consultation.pk) in request.session.get(SESSION_KEY, {})
+    audit_record(
+        action="consultation.read",
+        request=request,
+        object_type="consultation",
+        object_id=consultation.pk,
+        patient_ref=consultation.patient_ref,
+    )
+    template = "ordering/consultation.html"
+    if getattr(request, "htmx", False) and request.GET.get("partial") == "options":
+        template += "#options"
+    return render(request, template, context)
+
+
+def _slot_and_exam(request: HttpRequest) -> tuple[int, str]:
+    try:
+        return int(request.POST.get("slot_id", "")), request.POST.get("procedure_code", "")[:80]
+    except ValueError:
+        raise Http404 from None
+
+
+@require_POST
+@role_required(Role.PRESCRIBER)
+def slot_hold_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
+    consultation = _get_consultation_for_user(request, consultation_id)
+    slot_id, procedure_code = _slot_and_exam(request)
+    context: dict[str, Any] = {"consultation": consultation, "procedure_code": procedure_code}
+    try:
+        hold = order_slot_hold(
+            consultation=consultation,
+            slot_id=slot_id,
+            procedure_code=procedure_code,
+            user=request.user,
+        )
+    except SlotTakenError as taken:
+        context.update(taken=taken, alternatives=taken.alternatives)
+        return render(request, "ordering/_confirm.html", context, status=409)
+    except ValidationError as error:
+        context["error"] = " ".join(error.messages)
+        return render(request, "ordering/_confirm.html", context, status=400)
+    context.update(hold=hold, slot_id=slot_id)
+    context["slot"] = _slot_summary(slot_id)
+    return render(request, "ordering/_confirm.html", context)
+
+
+def _slot_summary(slot_id: int) -> Any:
+    from scheduling.models import Slot
+
+    return Slot.objects.select_related("equipment__centre").filter(pk=slot_id).first()
+
+
+@require_POST
+@role_required(Role.PRESCRIBER)
+def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
+    consultation = _get_consultation_for_user(request, consultation_id)
+    slot_id, procedure_code = _slot_and_exam(request)
+    pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
+    context: dict[str, Any] = {"consultation": consultation, "procedure_code": procedure_code}
+    if pending is None:
+        context["error"] = _(
+            "This decision was made in another session: start the order again to sign it."
+        )
+        return render(request, "ordering/_confirm.html", context, status=400)
+    identity = PatientIdentity(
+        identifier=pending["identifier"],
+        identifier_kind=pending["identifier_kind"],
+        birth_date=date.fromisoformat(pending["birth_date"]),
+        sex=pending["sex"],
+    )
+    try:
+        order = order_sign(
+            consultation=consultation,
+            slot_id=slot_id,
+            procedure_code=procedure_code,
+            patient=identity,
+            user=request.user,
+            request=request,
+        )
+    except SlotTakenError as taken:
+        context.update(taken=taken, alternatives=taken.alternatives)
+        return render(request, "ordering/_confirm.html", context, status=409)
+    except ValidationError as error:
+        context["error"] = " ".join(error.messages)
+        return render(request, "ordering/_confirm.html", context, status=400)
+    messages.success(request, _("The order is signed and the slot booked."))
+    target = reverse("ordering:order", kwargs={"order_id": order.pk})
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@require_GET
+@role_required(Role.PRESCRIBER)
+def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
+    order = _get_order_for_user(request, order_id)
+    audit_record(
+        action="order.read",
+        request=request,
+        object_type="order",
+        object_id=order.pk,
+        patient_ref=order.consultation.patient_ref,
+    )
+    rating = next(
+        (
+            r
+            for r in order.consultation.outputs.get("ratings", [])
+            if r["procedure_code"] == order.procedure.code
+        ),
+        None,
+    )
+    return render(
+        request,
+        "ordering/order.html",
+        {
+            "order": order,
+            "rating": rating,
+            "indication": _indication_label(order.consultation.indication_code),
+        },
+    )
+
+
+@require_GET
+@role_required(Role.PRESCRIBER)
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = (
+        Order.objects.filter(prescriber_id=request.user.pk)
+        .select_related("procedure", "booking__slot__equipment__centre")
+        .order_by("-signed_at")[:200]
+    )
+    return render(request, "ordering/orders.html", {"orders": orders})
+
+
+@require_POST
+@role_required(Role.PRESCRIBER)
+def order_cancel_view(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
+    order = _get_order_for_user(request, order_id)
+    order_cancel(order=order, user=request.user, request=request)
+    messages.success(request, _("The order is cancelled and the slot released."))
+    return redirect("ordering:order", order_id=order.pk)
