@@ -42,19 +42,19 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='order',
             name='patient_birth_date',
-            field=models.DateField(default='unknown'),
+            field=models.DateField(default=datetime.date(1900, 1, 1)),
             preserve_default=False,
         ),
         migrations.AddField(
             model_name='order',
             name='patient_identifier',
-            field=models.CharField(default='local', max_length=40),
+            field=models.CharField(default='unknown', max_length=40),
             preserve_default=False,
         ),
         migrations.AddField(
             model_name='order',
             name='patient_identifier_kind',
-            field=models.CharField(default=datetime.date(1900, 1, 1), max_length=10),
+            field=models.CharField(default='local', max_length=10),
             preserve_default=False,
         ),
         migrations.AddField(

@@ -70,6 +70,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
         parser.add_argument("--quiet-accounts", action="store_true", help="Do not print accounts.")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=DEMO_SLOT_HORIZON_DAYS,
+            help="How many days of free slots to generate.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -83,7 +89,7 @@ class Command(BaseCommand):
             users["gestionnaire"].managed_centres.set(centres[:3])
             users["gestionnaire2"].managed_centres.set(centres[3:5])
         slots = sum(
-            own_schedule_generate(centre_id=centre.pk, horizon_days=DEMO_SLOT_HORIZON_DAYS)
+            own_schedule_generate(centre_id=centre.pk, horizon_days=options["days"])
             for centre in centres
         )
         self.stdout.write(
