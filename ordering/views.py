@@ -155,10 +155,16 @@ def _grouped(options: Options) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for option in options.ranking.options:
         code = option.rated.procedure_code
-        group = groups.setdefault(code, {"code": code, "options": [], "best": option})
-        if len(group["options"]) < SLOTS_PER_EXAM and (option.slot or not group["options"]):
-            slot = options.slots.get(option.slot.slot_id) if option.slot else None
-            group["options"].append({"ranked": option, "slot": slot})
+        group = groups.setdefault(code, {"code": code, "options": [], "centres": set()})
+        if len(group["options"]) >= SLOTS_PER_EXAM:
+            continue
+        centre = option.slot.centre_id if option.slot else None
+        # One line per centre: its best slot (the first free one, as ranked).
+        if centre is not None and centre in group["centres"]:
+            continue
+        group["centres"].add(centre)
+        slot = options.slots.get(option.slot.slot_id) if option.slot else None
+        group["options"].append({"ranked": option, "slot": slot})
     return list(groups.values())
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.actors import Actors, make_actors
+from tests.world import flow_pacs, world  # noqa: F401  (shared fixtures)
 
 RUN_LOG = Path(__file__).resolve().parent.parent / "test-artifacts" / "logs" / "test-run.log"
 

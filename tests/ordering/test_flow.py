@@ -12,7 +12,7 @@ from imaging_cds.models import AuditEvent
 from ordering.models import Consultation, Order
 from scheduling.models import Booking, Slot, SlotStatus
 from tests.actors import Actors
-from tests.ordering.conftest import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
+from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 from tests.orthanc import free_port
 
 PATIENT = {

@@ -120,6 +120,6 @@ class Command(BaseCommand):
             user.last_name = row["last_name"]
             user.set_password(row["password"])
             user.save()
-            user.groups.set([Group.objects.get(name=row["role"])])
+            user.groups.set([Group.objects.get_or_create(name=row["role"])[0]])
             users[row["username"]] = user
         return users
