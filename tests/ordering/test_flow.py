@@ -12,8 +12,8 @@ from imaging_cds.models import AuditEvent
 from ordering.models import Consultation, Order
 from scheduling.models import Booking, Slot, SlotStatus
 from tests.actors import Actors
-from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 from tests.orthanc import free_port
+from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 
 PATIENT = {
     "identifier_kind": "local",
