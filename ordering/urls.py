@@ -15,4 +15,5 @@ urlpatterns = [
     path("c/<uuid:consultation_id>/sign/", views.order_sign_view, name="sign"),
     path("<uuid:order_id>/", views.order_detail, name="order"),
     path("<uuid:order_id>/cancel/", views.order_cancel_view, name="cancel"),
+    path("weights/", views.weights_page, name="weights"),
 ]

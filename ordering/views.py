@@ -21,8 +21,9 @@ from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
-from ordering.models import Consultation, Order
+from ordering.models import Consultation, Order, RankingWeightSet
 from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
+from ordering.weights import WEIGHT_NAMES, weights_publish, weights_published
 from scheduling.services.booking import SlotTakenError
 
 # The patient's identity waits in the (server-side) session between the decision and
@@ -331,3 +332,42 @@ def order_cancel_view(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse
     order_cancel(order=order, user=request.user, request=request)
     messages.success(request, _("The order is cancelled and the slot released."))
     return redirect("ordering:order", order_id=order.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.GUIDELINE_EDITOR)
+def weights_page(request: HttpRequest) -> HttpResponse:
+    """Ranking weights: the version in force, its history, and publishing a new one."""
+    current = weights_published()
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {name: getattr(current, name) for name in WEIGHT_NAMES}
+    reason = ""
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "") for name in WEIGHT_NAMES}
+        reason = request.POST.get("reason", "")
+        try:
+            row = weights_publish(values=values, user=request.user, reason=reason)
+        except ValidationError as error:
+            errors = error.message_dict
+        else:
+            audit_record(
+                action="weights.publish",
+                request=request,
+                object_type="weights",
+                object_id=row.version,
+                reason=row.reason,
+            )
+            messages.success(request, _("Weights v%(v)s are now in force.") % {"v": row.version})
+            return redirect("ordering:weights")
+    return render(
+        request,
+        "ordering/weights.html",
+        {
+            "current": current,
+            "fields": [(name, values[name], errors.get(name, [])) for name in WEIGHT_NAMES],
+            "reason": reason,
+            "reason_errors": errors.get("reason", []),
+            "history": RankingWeightSet.objects.select_related("created_by")[:50],
+        },
+        status=400 if errors else 200,
+    )
