@@ -24,6 +24,7 @@ from ordering.forms import FilterForm, PatientForm
 from ordering.models import Consultation, Order, RankingWeightSet
 from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
 from ordering.weights import WEIGHT_NAMES, weights_publish, weights_published
+from scheduling.models import Centre
 from scheduling.services.booking import SlotTakenError
 
 # The patient's identity waits in the (server-side) session between the decision and
@@ -170,7 +171,14 @@ def _grouped(options: Options) -> list[dict[str, Any]]:
 
 
 def _options_context(consultation: Consultation, filters_form: FilterForm) -> dict[str, Any]:
-    options = consultation_options(consultation, filters_form.to_filters())
+    filters = filters_form.to_filters()
+    options = consultation_options(consultation, filters)
+    # Offer only the centres this search found (at national scale the full list would
+    # be thousands of <option>s on every re-rank).
+    found = {o.centre_id for o in (options.availability.options if options.availability else [])}
+    if filters.centre_id is not None:
+        found.add(filters.centre_id)
+    filters_form.fields["centre"].queryset = Centre.objects.filter(pk__in=found).order_by("name")  # type: ignore[attr-defined]
     ratings = {r["procedure_code"]: r for r in consultation.outputs.get("ratings", [])}
     groups = _grouped(options)
     for group in groups:
