@@ -129,13 +129,14 @@ def _apply_fhir(
     return len(wanted), len(to_create), withdrawn, unmapped
 
 
-def availability_refresh(*, centre_id: int) -> RefreshOutcome:
+def availability_refresh(*, centre_id: int, horizon_days: int | None = None) -> RefreshOutcome:
     """Read one centre's feed (or own schedule) and write what it says; never raises
     for a broken feed: the error goes to its FeedState."""
     centre = Centre.objects.get(pk=centre_id)
     feed_state_get(centre)
     attempt_at = timezone.now()
-    horizon = attempt_at + timedelta(days=settings.AVAILABILITY_HORIZON_DAYS)
+    horizon_days = horizon_days or settings.AVAILABILITY_HORIZON_DAYS
+    horizon = attempt_at + timedelta(days=horizon_days)
     kind = "fhir" if centre.feed_url else "own"
     created = withdrawn = unmapped = pages = free = 0
     if centre.feed_url:
@@ -160,9 +161,7 @@ def availability_refresh(*, centre_id: int) -> RefreshOutcome:
                 centre, fetched.slots, timezone.now(), horizon
             )
         else:
-            outcome = own_schedule_sync(
-                centre_id=centre_id, horizon_days=settings.AVAILABILITY_HORIZON_DAYS
-            )
+            outcome = own_schedule_sync(centre_id=centre_id, horizon_days=horizon_days)
             created, withdrawn = outcome.created, outcome.withdrawn
             free = Slot.objects.filter(
                 equipment__centre=centre, status=SlotStatus.FREE, start__gte=attempt_at

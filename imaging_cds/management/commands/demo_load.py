@@ -14,7 +14,7 @@ from guidelines.models import RuleSet, RuleSetStatus
 from guidelines.rulepack import rulepack_load
 from imaging_cds.roles import Role
 from scheduling.demo import demo_centres_load
-from scheduling.schedules import own_schedule_generate
+from scheduling.services.feeds import availability_refresh
 
 # Demo accounts only: the command refuses to run with DEBUG off unless forced.
 DEMO_USERS: list[dict[str, str]] = [
@@ -88,8 +88,9 @@ class Command(BaseCommand):
             # Give each demo manager a few centres, so "only their own" can be tried.
             users["gestionnaire"].managed_centres.set(centres[:3])
             users["gestionnaire2"].managed_centres.set(centres[3:5])
+        # The same refresh Celery runs: slots, feed state (its age shows on /healthz), cache.
         slots = sum(
-            own_schedule_generate(centre_id=centre.pk, horizon_days=options["days"])
+            availability_refresh(centre_id=centre.pk, horizon_days=options["days"]).created
             for centre in centres
         )
         self.stdout.write(
