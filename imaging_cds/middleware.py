@@ -5,6 +5,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from imaging_cds.audit import audit_request_context
+
 
 class BodySizeLimitMiddleware:
     """Refuse an oversized body with 413 before any view or parser reads it."""
@@ -24,3 +26,14 @@ class BodySizeLimitMiddleware:
                 {"error": {"code": "payload_too_large", "message": message}}, status=413
             )
         return self.get_response(request)
+
+
+class AuditContextMiddleware:
+    """Lets audit records made anywhere while serving a request say who and from where."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with audit_request_context(request):
+            return self.get_response(request)
