@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "imaging_cds.middleware.SessionIdleTimeoutMiddleware",
     "imaging_cds.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -159,6 +160,18 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int(
     "SESSION_COOKIE_AGE", 8 * 3600, "Session lifetime in seconds.", minimum=60
+)
+# Shared ward workstations: closing the browser ends the session, and so does
+# leaving it idle (imaging_cds.middleware.SessionIdleTimeoutMiddleware).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_IDLE_SECONDS = env_int(
+    "SESSION_IDLE_SECONDS", 30 * 60, "Idle time after which a session ends, seconds.", minimum=60
+)
+RETENTION_DAYS = env_int(
+    "RETENTION_DAYS",
+    3650,
+    "Days consultations, orders and audit records are kept (manage.py retention_purge).",
+    minimum=30,
 )
 
 # --- Internationalisation: French first, English too -------------------------
