@@ -285,6 +285,18 @@ SLOT_HOLD_SECONDS = env_int(
     "How long a slot stays held while the prescriber confirms, seconds.",
     minimum=30,
 )
+HOLDS_RELEASE_SECONDS = env_int(
+    "HOLDS_RELEASE_SECONDS", 60, "How often beat releases expired slot holds, seconds.", minimum=5
+)
+# A task whose worker died unacknowledged goes back to the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_VISIBILITY_TIMEOUT",
+        3600,
+        "Seconds before a task taken by a worker that died is delivered again.",
+        minimum=10,
+    )
+}
 CELERY_BEAT_SCHEDULE = {
     # One tick dispatches one task per feed that is due: a slow feed delays no other.
     "availability-dispatch": {
@@ -293,7 +305,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "holds-release-expired": {
         "task": "scheduling.tasks.holds_release_expired",
-        "schedule": 60.0,
+        "schedule": float(HOLDS_RELEASE_SECONDS),
     },
 }
 
@@ -352,7 +364,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ordering.api.permissions.IsApiClient"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["ordering.api.throttling.CacheSafeUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_RATE_LIMIT},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
