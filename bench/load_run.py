@@ -28,8 +28,9 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import psycopg2
+import psycopg2  # type: ignore[import-untyped]
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +157,7 @@ def database_create() -> None:
     conn.close()
 
 
-def db() -> psycopg2.extensions.connection:
+def db() -> Any:
     conn = psycopg2.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}")
     conn.autocommit = True
     return conn
