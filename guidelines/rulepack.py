@@ -689,7 +689,8 @@ def rulepack_load(
     rules and golden cases are written in one transaction, publication included
     (refused while a golden case fails)."""
     from guidelines.catalogue import procedure_catalogue_load
-    from guidelines.models import ChangeAction, RuleChange
+    from guidelines.models import ChangeAction
+    from guidelines.services.history import rule_change_record
     from guidelines.services.rulesets import rule_set_create, rule_set_publish, user_or_none
 
     paths = pack_files() if paths is None else list(paths)
@@ -699,7 +700,7 @@ def rulepack_load(
         names = ", ".join(path.name for path in paths) or "no file"
         rule_set = rule_set_create(user=user, label=label or f"Rule pack ({names})")
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=rule_set,
             action=ChangeAction.IMPORT,
             user=user_or_none(user),

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from imaging_cds.audit import audit_request_context
 
 
 class BodySizeLimitMiddleware:
@@ -23,4 +28,37 @@ class BodySizeLimitMiddleware:
             return JsonResponse(
                 {"error": {"code": "payload_too_large", "message": message}}, status=413
             )
+        return self.get_response(request)
+
+
+class AuditContextMiddleware:
+    """Lets audit records made anywhere while serving a request say who and from where."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with audit_request_context(request):
+            return self.get_response(request)
+
+
+IDLE_KEY = "imaging_cds.last_activity"
+
+
+class SessionIdleTimeoutMiddleware:
+    """End a session left idle longer than SESSION_IDLE_SECONDS. The time of last
+    activity is written at most once a minute, not on every request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(IDLE_KEY)
+            if isinstance(last, int) and now - last > settings.SESSION_IDLE_SECONDS:
+                logout(request)
+                return redirect_to_login(request.get_full_path())
+            if not isinstance(last, int) or now - last >= 60:
+                request.session[IDLE_KEY] = now
         return self.get_response(request)

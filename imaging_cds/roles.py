@@ -45,6 +45,16 @@ def has_role(user: Any, *roles: Role) -> bool:
 V = TypeVar("V", bound=Callable[..., HttpResponse])
 
 
+# Who may search and export the audit trail: the hospital admin, who already holds
+# the guideline_editor role (DESIGN.md, "Who uses it"). One place to change it, e.g.
+# for a dedicated data-protection role.
+AUDIT_READERS: frozenset[Role] = frozenset({Role.GUIDELINE_EDITOR})
+
+
+def can_read_audit(user: Any) -> bool:
+    return has_role(user, *AUDIT_READERS)
+
+
 def role_required(*roles: Role) -> Callable[[V], V]:
     """Anonymous users go to the login page; signed-in users without the role get 403."""
 
@@ -64,4 +74,7 @@ def role_required(*roles: Role) -> Callable[[V], V]:
 
 def roles_context(request: HttpRequest) -> dict[str, object]:
     held = user_roles(request.user)
-    return {"user_roles": {role.value for role in held}}
+    return {
+        "user_roles": {role.value for role in held},
+        "can_read_audit": bool(held & AUDIT_READERS),
+    }

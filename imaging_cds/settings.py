@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "imaging_cds.middleware.SessionIdleTimeoutMiddleware",
+    "imaging_cds.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -158,6 +160,18 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int(
     "SESSION_COOKIE_AGE", 8 * 3600, "Session lifetime in seconds.", minimum=60
+)
+# Shared ward workstations: closing the browser ends the session, and so does
+# leaving it idle (imaging_cds.middleware.SessionIdleTimeoutMiddleware).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_IDLE_SECONDS = env_int(
+    "SESSION_IDLE_SECONDS", 30 * 60, "Idle time after which a session ends, seconds.", minimum=60
+)
+RETENTION_DAYS = env_int(
+    "RETENTION_DAYS",
+    3650,
+    "Days consultations, orders and audit records are kept (manage.py retention_purge).",
+    minimum=30,
 )
 
 # --- Internationalisation: French first, English too -------------------------
@@ -271,6 +285,18 @@ SLOT_HOLD_SECONDS = env_int(
     "How long a slot stays held while the prescriber confirms, seconds.",
     minimum=30,
 )
+HOLDS_RELEASE_SECONDS = env_int(
+    "HOLDS_RELEASE_SECONDS", 60, "How often beat releases expired slot holds, seconds.", minimum=5
+)
+# A task whose worker died unacknowledged goes back to the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_VISIBILITY_TIMEOUT",
+        3600,
+        "Seconds before a task taken by a worker that died is delivered again.",
+        minimum=10,
+    )
+}
 CELERY_BEAT_SCHEDULE = {
     # One tick dispatches one task per feed that is due: a slow feed delays no other.
     "availability-dispatch": {
@@ -279,7 +305,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "holds-release-expired": {
         "task": "scheduling.tasks.holds_release_expired",
-        "schedule": 60.0,
+        "schedule": float(HOLDS_RELEASE_SECONDS),
     },
 }
 
@@ -338,7 +364,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ordering.api.permissions.IsApiClient"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["ordering.api.throttling.CacheSafeUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_RATE_LIMIT},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -387,6 +413,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
     }
 }
+# Error reports with DEBUG off show neither POST values nor local variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "imaging_cds.error_reports.PatientSafeReporterFilter"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("guidelines/", include("guidelines.urls")),
     path("centres/", include("scheduling.urls")),
+    path("audit/", include("imaging_cds.audit_urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="imaging_cds/login.html"),

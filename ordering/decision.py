@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from guidelines.context import PatientContext
 from guidelines.engine import Decision, Rating, evaluate, published_rule_set_compiled
@@ -22,7 +23,7 @@ from guidelines.models import Procedure
 from imaging_cds.audit import audit_record
 from imaging_cds.pseudonym import pseudonymise
 from ordering.models import Consultation
-from ordering.priors import PriorLookup, priors_lookup
+from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
     NOT_APPROPRIATE_MAX_SCORE,
     Ranking,
@@ -284,6 +285,7 @@ def consultation_options(
     return Options(availability, ranking, {o.slot_id: o for o in slots})
 
 
+@sensitive_variables("patient")
 def decision_make(
     *,
     prescriber: Any,
@@ -357,6 +359,7 @@ def decision_make(
     ]
     with transaction.atomic():
         consultation.save()
+        priors_audit(priors, patient_ref=patient.reference, user=prescriber, request=request)
         audit_record(
             action="consultation.create",
             request=request,

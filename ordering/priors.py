@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,6 +25,7 @@ from django.utils.translation import gettext
 
 from guidelines.context import PriorExamFact
 from guidelines.models import Procedure
+from imaging_cds.audit import audit_record
 from imaging_cds.pseudonym import pseudonymise
 from ordering.pacs.nodes import PacsNode, configured_nodes
 from ordering.pacs.query import Failure, NodeAnswer, StudyQuery, StudyRecord
@@ -315,4 +317,22 @@ def _assemble(
         dose=dose,
         from_cache=from_cache,
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+
+
+def priors_audit(
+    lookup: PriorLookup, *, patient_ref: str, user: Any = None, request: Any = None
+) -> None:
+    """A prior-exam lookup reads the patient's imaging history: it goes in the trail."""
+    audit_record(
+        action="priors.lookup",
+        request=request,
+        user=user,
+        object_type="priors",
+        patient_ref=patient_ref,
+        detail={
+            "status": str(lookup.status),
+            "studies": len(lookup.studies),
+            "from_cache": lookup.from_cache,
+        },
     )

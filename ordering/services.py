@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from guidelines.models import Procedure
 from imaging_cds.audit import audit_record
 from ordering.decision import PatientInput
 from ordering.models import Consultation, Order, OrderStatus
-from ordering.priors import priors_lookup
+from ordering.priors import priors_audit, priors_lookup
 from scheduling.availability import ProcedureNeed
 from scheduling.services.booking import SlotHold, booking_cancel, slot_book, slot_hold
 
@@ -55,6 +56,7 @@ class PatientIdentity:
     sex: str
 
 
+@sensitive_variables("patient", "order")
 def order_sign(
     *,
     consultation: Consultation,
@@ -76,12 +78,14 @@ def order_sign(
         today=timezone.localdate(),
         force_refresh=True,
     )
+    priors_audit(priors, patient_ref=consultation.patient_ref, user=user, request=request)
     with transaction.atomic():
         booking = slot_book(
             slot_id=slot_id,
             user=user,
             procedure=procedure_need(procedure),
             reference=str(consultation.pk),
+            patient_ref=consultation.patient_ref,
         )
         order = Order(
             consultation=consultation,
@@ -116,7 +120,11 @@ def order_cancel(*, order: Order, user: Any, request: Any = None) -> Order:
         return order
     with transaction.atomic():
         if order.booking_id is not None:
-            booking_cancel(booking_id=order.booking_id, user=order.prescriber)
+            booking_cancel(
+                booking_id=order.booking_id,
+                user=order.prescriber,
+                patient_ref=order.consultation.patient_ref,
+            )
         order.status = OrderStatus.CANCELLED
         order.cancelled_at = timezone.now()
         order.save(update_fields=["status", "cancelled_at"])

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
@@ -78,6 +79,9 @@ def _indication_label(code: str) -> dict[str, str]:
     return {"fr": indication.label_fr, "en": indication.label_en}
 
 
+# A 500 report (AdminEmailHandler, technical 500 page) must not carry the identifier.
+@sensitive_post_parameters("identifier", "birth_date")
+@sensitive_variables("form", "patient", "pending")
 @require_http_methods(["GET", "POST"])
 @role_required(Role.PRESCRIBER)
 def order_new(request: HttpRequest) -> HttpResponse:
@@ -250,6 +254,7 @@ def _slot_summary(slot_id: int) -> Any:
     return Slot.objects.select_related("equipment__centre").filter(pk=slot_id).first()
 
 
+@sensitive_variables("pending", "identity")
 @require_POST
 @role_required(Role.PRESCRIBER)
 def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:

@@ -16,5 +16,8 @@ _DEMO = yaml.safe_load(
 # A synthetic INS whose key is valid (not a real person's).
 TEST_INS = "185077512345608"
 
-PATIENT_IDENTIFIERS: list[str] = [TEST_INS, *(p["id"] for p in _DEMO)]
+# Identifiers that tests of the audit trail and the permission matrix use.
+OTHER_TEST_IDENTIFIERS = ["AUDITPAT01", "AUDITPAT02", "MATRIX01", "MATRIX02"]
+
+PATIENT_IDENTIFIERS: list[str] = [TEST_INS, *OTHER_TEST_IDENTIFIERS, *(p["id"] for p in _DEMO)]
 PATIENT_NAMES: list[str] = [p["name"].split("^")[0] for p in _DEMO]

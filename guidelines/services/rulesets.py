@@ -22,11 +22,11 @@ from guidelines.models import (
     ChangeAction,
     GoldenCase,
     Rule,
-    RuleChange,
     RuleSet,
     RuleSetStatus,
 )
 from guidelines.rulepack import conditions_normalise, golden_context
+from guidelines.services.history import rule_change_record
 
 # The fields of a rule an editor may change.
 RULE_EDIT_FIELDS = (
@@ -79,7 +79,7 @@ def rule_set_clone(*, rule_set: RuleSet, user: AbstractBaseUser, reason: str = "
             case.pk = None
             case.rule_set = draft
         GoldenCase.objects.bulk_create(cases, batch_size=1000)
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=draft,
             action=ChangeAction.CLONE,
             user=user_or_none(user),
@@ -125,7 +125,7 @@ def rule_update(*, rule: Rule, user: AbstractBaseUser, reason: str, values: dict
         rule.save()
         after = rule_values(rule)
         changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=rule_set,
             rule_id=rule.pk,
             action=ChangeAction.RULE_UPDATE,
@@ -238,7 +238,7 @@ def rule_set_publish(
         if run.failures and not override_reason.strip():
             raise PublishRefused(run)
         _put_in_force(rule_set, user)
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=rule_set,
             action=ChangeAction.PUBLISH_OVERRIDE if run.failures else ChangeAction.PUBLISH,
             user=user_or_none(user),
@@ -258,7 +258,7 @@ def rule_set_rollback(*, rule_set: RuleSet, user: AbstractBaseUser, reason: str)
             raise ValidationError("Only an earlier, archived version can be put back in force.")
         current = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
         _put_in_force(rule_set, user)
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=rule_set,
             action=ChangeAction.ROLLBACK,
             user=user_or_none(user),

@@ -16,8 +16,9 @@ import yaml
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from guidelines.models import ChangeAction, Procedure, RuleChange, RuleSet
+from guidelines.models import ChangeAction, Procedure, RuleSet
 from guidelines.rulepack import documents_parse, documents_write
+from guidelines.services.history import rule_change_record
 from guidelines.services.rulesets import rule_set_create, user_or_none
 
 EXPORT_FORMAT = "imaging-cds/rule-set/1"
@@ -117,7 +118,7 @@ def rule_set_import(
     with transaction.atomic():
         rule_set = rule_set_create(user=user, label=documents[0].label or f"Import of {filename}")
         rules, _ = documents_write(documents, rule_set=rule_set, update_catalogue=False)
-        RuleChange.objects.create(
+        rule_change_record(
             rule_set=rule_set,
             action=ChangeAction.IMPORT,
             user=user_or_none(user),

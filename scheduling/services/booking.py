@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from imaging_cds.audit import audit_record
 from scheduling.availability import ProcedureNeed
 from scheduling.models import Booking, BookingStatus, Slot, SlotStatus
 from scheduling.services.feeds import cache_write_quietly
@@ -127,8 +128,10 @@ def slot_book(
     user: Any,
     procedure: ProcedureNeed,
     reference: str = "",
+    patient_ref: str = "",
 ) -> Booking:
-    """Book a slot: one this user holds, or one still free. Raises SlotTakenError."""
+    """Book a slot: one this user holds, or one still free. Raises SlotTakenError.
+    ``patient_ref`` is the caller's pseudonym of the patient, for the audit trail."""
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -152,13 +155,21 @@ def slot_book(
             )
             booking.full_clean()
             booking.save()
+            audit_record(
+                action="booking.create",
+                user=user,
+                object_type="booking",
+                object_id=booking.pk,
+                patient_ref=patient_ref,
+                detail={"slot_id": slot_id, "procedure": procedure.code, "reference": reference},
+            )
             _after_change(slot_id)
     except IntegrityError:
         raise _taken(slot_id, procedure) from None
     return booking
 
 
-def booking_cancel(*, booking_id: int, user: Any) -> Booking:
+def booking_cancel(*, booking_id: int, user: Any, patient_ref: str = "") -> Booking:
     """Cancel a booking made by this user; a future slot becomes free again."""
     now = timezone.now()
     with transaction.atomic():
@@ -175,6 +186,14 @@ def booking_cancel(*, booking_id: int, user: Any) -> Booking:
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_at = now
         booking.save(update_fields=["status", "cancelled_at"])
+        audit_record(
+            action="booking.cancel",
+            user=user,
+            object_type="booking",
+            object_id=booking.pk,
+            patient_ref=patient_ref,
+            detail={"slot_id": booking.slot_id},
+        )
         if booking.slot.start > now:
             Slot.objects.filter(pk=booking.slot_id, status=SlotStatus.BOOKED).update(
                 status=SlotStatus.FREE, updated_at=now

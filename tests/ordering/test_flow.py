@@ -206,3 +206,29 @@ def test_another_prescriber_cannot_see_or_act_on_a_consultation_or_order(
     editor = Client()
     editor.force_login(actors.erin)
     assert editor.get(f"/orders/c/{consultation.pk}/").status_code == 403
+
+
+def test_the_identifier_never_appears_in_a_url_a_redirect_or_a_link_of_the_flow(
+    alice: Client, world: FlowPacs
+) -> None:
+    started = start(alice, "breast-lump")
+    consultation = consultation_of(started)
+    assert WITHOUT_PRIORS not in started["Location"]
+    page = alice.get(started["Location"]).content.decode()
+    slot_id, code = first_slot(page)
+    links = re.findall(r'(?:href|action|hx-get|hx-post)="([^"]*)"', page)
+    assert links and not [link for link in links if WITHOUT_PRIORS in link]
+    alice.post(f"/orders/c/{consultation.pk}/hold/", {"slot_id": slot_id, "procedure_code": code})
+    signed = alice.post(
+        f"/orders/c/{consultation.pk}/sign/", {"slot_id": slot_id, "procedure_code": code}
+    )
+    assert WITHOUT_PRIORS not in signed["Location"]
+    sheet = alice.get(signed["Location"]).content.decode()
+    links = re.findall(r'(?:href|action|hx-get|hx-post)="([^"]*)"', sheet)
+    assert not [link for link in links if WITHOUT_PRIORS in link]
+    # Every access on the way left a record, with the pseudonym and never the identifier.
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"priors.lookup", "booking.create", "consultation.create", "order.sign"} <= actions
+    refs = set(AuditEvent.objects.exclude(patient_ref="").values_list("patient_ref", flat=True))
+    assert refs == {consultation.patient_ref}
+    assert not AuditEvent.objects.filter(detail__icontains=WITHOUT_PRIORS).exists()
