@@ -173,6 +173,7 @@ ROWS: dict[str, Row] = {
     "ordering:sign": Row("POST", prescribers(400), kwargs=_consultation, data=_slot_choice),
     "ordering:order": Row("GET", prescribers(200), kwargs=_order),
     "ordering:cancel": Row("POST", prescribers(302), kwargs=_order),
+    "ordering:weights": Row("GET", editors(200)),
     # --- REST API (token) -----------------------------------------------------------------
     "api-procedures": Row("GET", api()),
     # The schema and its docs page describe the API, hold no data, and are public.
