@@ -194,9 +194,13 @@ def _indicator(rating: dict[str, Any] | None) -> str:
 
 def _rating_lines(rating: dict[str, Any]) -> list[str]:
     fr = _french()
+    label = _label(rating)
+    scored = _("(score %(score)s/9, evidence %(evidence)s)") % {
+        "score": rating["score"],
+        "evidence": rating["evidence"],
+    }
     lines = [
-        f"**{_label(rating)}** — {Category(rating['category']).label} "
-        f"({_('score')} {rating['score']}/9, {_('evidence')} {rating['evidence']})",
+        f"**{label}** — {Category(rating['category']).label} {scored}",
         "",
         str(rating["rationale_fr"] if fr else rating["rationale_en"]),
     ]
@@ -211,7 +215,7 @@ def _rating_lines(rating: dict[str, Any]) -> list[str]:
 def _source(outcome: DecisionOutcome, rating: dict[str, Any] | None) -> dict[str, Any]:
     version = outcome.consultation.rule_set_version
     document = rating["source"]["document"] if rating else "imaging-cds"
-    label = f"{document} — {_('rule set')} v{version}"
+    label = _("%(document)s — rule set v%(version)s") % {"document": document, "version": version}
     source: dict[str, Any] = {"label": label[:200]}
     if rating and rating["source"]["url"]:
         source["url"] = rating["source"]["url"]
@@ -294,9 +298,9 @@ def order_card(
     shown_code = procedure.code if procedure and rating else (best or {}).get("procedure_code")
     if shown_code:
         slot_lines = _slots_lines(outcome, str(shown_code))
-        lines += ["", f"**{_('First free slots')}**"]
+        lines += ["", "**" + _("First free slots") + "**"]
         lines += slot_lines or [_("No free slot found nearby.")]
-    lines += ["", f"**{_('Prior exams')}**", *_priors_lines(outcome)]
+    lines += ["", "**" + _("Prior exams") + "**", *_priors_lines(outcome)]
     indicator = _indicator(rating) if outcome.decision.guideline_applies else "info"
     card_id = str(uuid.uuid4())
     card: dict[str, Any] = {
