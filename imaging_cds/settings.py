@@ -354,6 +354,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The same choices appear in the patient of evaluate and in an order's patient.
+    "ENUM_NAME_OVERRIDES": {
+        "IdentifierKindEnum": ["ins", "local"],
+        "SexEnum": ["F", "M", "U"],
+    },
 }
 # --- EHR: CDS Hooks and FHIR ----------------------------------------------------
 FHIR_EXTENSION_BASE = env_str(

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
@@ -35,6 +35,7 @@ from scheduling.services.booking import SlotTakenError
 
 
 class ProcedureListApi(APIView):
+    @extend_schema_serializer(component_name="ProcedureListOutput")
     class OutputSerializer(serializers.ModelSerializer[Procedure]):
         class Meta:
             model = Procedure
@@ -151,9 +152,11 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
 
 
 class IndicationSearchApi(APIView):
+    @extend_schema_serializer(component_name="IndicationSearchInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         q = serializers.CharField(max_length=200)
 
+    @extend_schema_serializer(component_name="IndicationSearchOutput")
     class OutputSerializer(serializers.Serializer[dict[str, Any]]):
         code = serializers.CharField()
         label_fr = serializers.CharField()
@@ -210,6 +213,7 @@ class _PatientIn(serializers.Serializer[dict[str, Any]]):
 class EvaluateApi(APIView):
     """The whole decision: ratings, prior exams, ranked options, the consultation id."""
 
+    @extend_schema_serializer(component_name="EvaluateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         patient = _PatientIn()
         indication_code = serializers.CharField(max_length=80)
@@ -255,6 +259,7 @@ class ConsultationDetailApi(APIView):
 class SlotSearchApi(APIView):
     """Free slots for a consultation's exams, under these filters (the ranking's order)."""
 
+    @extend_schema_serializer(component_name="SlotSearchInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         consultation = serializers.UUIDField()
         max_distance_km = serializers.FloatField(min_value=1, max_value=1000, default=60.0)
@@ -282,11 +287,13 @@ class SlotSearchApi(APIView):
 
 
 class HoldCreateApi(APIView):
+    @extend_schema_serializer(component_name="HoldCreateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         consultation = serializers.UUIDField()
         slot_id = serializers.IntegerField(min_value=1)
         procedure_code = serializers.CharField(max_length=80)
 
+    @extend_schema_serializer(component_name="HoldCreateOutput")
     class OutputSerializer(serializers.Serializer[dict[str, Any]]):
         slot_id = serializers.IntegerField()
         held_until = serializers.DateTimeField()
@@ -362,6 +369,7 @@ def _order_data(order: Order) -> dict[str, Any]:
 class OrderCreateApi(APIView):
     """Sign an order: book the slot and sign together (both or neither)."""
 
+    @extend_schema_serializer(component_name="OrderCreateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         consultation = serializers.UUIDField()
         slot_id = serializers.IntegerField(min_value=1)
@@ -420,12 +428,14 @@ class OrderCancelApi(APIView):
 class FeedbackCreateApi(APIView):
     """What the prescriber did with the advice, for a consultation this client made."""
 
+    @extend_schema_serializer(component_name="FeedbackCreateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         outcome = serializers.ChoiceField(choices=FeedbackOutcome.choices)
         accepted_procedure_code = serializers.CharField(max_length=80, required=False)
         override_reason_code = serializers.CharField(max_length=80, required=False)
         override_comment = serializers.CharField(max_length=4000, required=False)
 
+    @extend_schema_serializer(component_name="FeedbackCreateOutput")
     class OutputSerializer(serializers.Serializer[dict[str, Any]]):
         id = serializers.IntegerField()
         outcome = serializers.CharField()
