@@ -380,7 +380,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The same choices appear in the patient of evaluate and in an order's patient.
+    "ENUM_NAME_OVERRIDES": {
+        "IdentifierKindEnum": ["ins", "local"],
+        "SexEnum": ["F", "M", "U"],
+    },
 }
+# --- EHR: CDS Hooks and FHIR ----------------------------------------------------
+FHIR_EXTENSION_BASE = env_str(
+    "FHIR_EXTENSION_BASE",
+    "https://imaging-cds.example/fhir",
+    "Base of our FHIR extension and code system URLs (no trailing slash).",
+).rstrip("/")
+CDS_FHIR_TIMEOUT_SECONDS = env_float(
+    "CDS_FHIR_TIMEOUT_SECONDS",
+    1.5,
+    "Time budget for fetching missing prefetch data from the EHR's FHIR server, seconds.",
+    minimum=0.1,
+)
+CDS_INS_SYSTEMS = env_list(
+    "CDS_INS_SYSTEMS",
+    ["urn:oid:1.2.250.1.213.1.4.8"],
+    "Patient.identifier systems read as the INS (default: INS-NIR's OID).",
+)
+
 # Request bodies above this are refused with 413 before anything parses them.
 MAX_REQUEST_BODY_BYTES = env_int(
     "MAX_REQUEST_BODY_BYTES", 8_000_000, "Largest request body accepted, bytes.", minimum=1024

@@ -20,6 +20,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("orders/", include("ordering.urls")),
     path("api/v1/", include("ordering.api.urls")),
+    path("", include("ordering.cds.urls")),
+    path("fhir/", include("ordering.api.fhir_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -135,3 +135,56 @@ class UsedJwtId(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.jti}"
+
+
+class CdsCard(models.Model):
+    """A card we issued to an EHR: its uuid is what the EHR's feedback names, so each
+    card maps back to the consultation it came from."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.CASCADE, related_name="cds_cards"
+    )
+    client = models.ForeignKey(EhrClient, on_delete=models.PROTECT, related_name="cds_cards")
+    service_id = models.CharField(max_length=80)
+    hook_instance = models.CharField(max_length=100, blank=True)
+    service_request_id = models.CharField(max_length=100, blank=True)
+    procedure_code = models.CharField(max_length=80, blank=True)
+    # {suggestion uuid: procedure code proposed instead}
+    suggestions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class FeedbackOutcome(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    OVERRIDDEN = "overridden", _("Overridden")
+
+
+class DecisionFeedback(models.Model):
+    """What the prescriber did with the advice: accepted, or overridden and why."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.CASCADE, related_name="feedback"
+    )
+    card = models.ForeignKey(
+        CdsCard, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    outcome = models.CharField(max_length=12, choices=FeedbackOutcome.choices)
+    accepted_procedure_code = models.CharField(max_length=80, blank=True)
+    override_reason_code = models.CharField(max_length=80, blank=True)
+    override_reason_display = models.CharField(max_length=300, blank=True)
+    override_comment = models.TextField(blank=True)
+    outcome_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.consultation_id} {self.outcome}"

@@ -235,6 +235,8 @@ def priors_lookup(
     started = time.monotonic()
     deadline = started + float(settings.PACS_TIMEOUT_SECONDS)
     patient_id = patient_id.strip()
+    if not patient_id:
+        return _unavailable(gettext("no identifier"), started)
     if not patient_id or _WILDCARDS & set(patient_id) or (issuer and _WILDCARDS & set(issuer)):
         return _unavailable(gettext("the patient identifier cannot be searched"), started)
     nodes = configured_nodes()

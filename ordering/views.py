@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,6 +40,24 @@ def _get_consultation_for_user(request: HttpRequest, consultation_id: uuid.UUID)
         pk=consultation_id, prescriber_id=request.user.pk
     ).first()
     if consultation is None:  # someone else's or none: the same answer, nothing to learn
+        raise Http404
+    return consultation
+
+
+def _get_consultation_to_read(request: HttpRequest, consultation_id: uuid.UUID) -> Consultation:
+    """The prescriber's own consultation, or one an EHR made through CDS Hooks: the
+    card's link carries its unguessable id to the prescriber at the EHR, who reads the
+    options here (signing stays in the EHR: the identity is not in this session)."""
+    consultation = (
+        Consultation.objects.filter(pk=consultation_id)
+        .filter(
+            Q(prescriber_id=request.user.pk)
+            | Q(prescriber__ehr_clients__active=True, cds_cards__isnull=False)
+        )
+        .distinct()
+        .first()
+    )
+    if consultation is None:
         raise Http404
     return consultation
 
@@ -199,7 +218,7 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
 @require_GET
 @role_required(Role.PRESCRIBER)
 def consultation_page(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
-    consultation = _get_consultation_for_user(request, consultation_id)
+    consultation = _get_consultation_to_read(request, consultation_id)
     filters_form = FilterForm(request.GET or None)
     context = _options_context(consultation, filters_form)
     context["indication"] = _indication_label(consultation.indication_code)

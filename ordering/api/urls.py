@@ -7,6 +7,23 @@ from ordering.api import views
 
 urlpatterns = [
     path("procedures", views.ProcedureListApi.as_view(), name="api-procedures"),
+    path("indications", views.IndicationSearchApi.as_view(), name="api-indications"),
+    path("evaluate", views.EvaluateApi.as_view(), name="api-evaluate"),
+    path(
+        "consultations/<uuid:consultation_id>",
+        views.ConsultationDetailApi.as_view(),
+        name="api-consultation",
+    ),
+    path(
+        "consultations/<uuid:consultation_id>/feedback",
+        views.FeedbackCreateApi.as_view(),
+        name="api-feedback",
+    ),
+    path("slots", views.SlotSearchApi.as_view(), name="api-slots"),
+    path("holds", views.HoldCreateApi.as_view(), name="api-holds"),
+    path("orders", views.OrderCreateApi.as_view(), name="api-orders"),
+    path("orders/<uuid:order_id>", views.OrderDetailApi.as_view(), name="api-order"),
+    path("orders/<uuid:order_id>/cancel", views.OrderCancelApi.as_view(), name="api-order-cancel"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a file: no inline script (CSP).
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,17 +3,39 @@ and serialises (HackSoft style). Decision logic lives in the stages, not here.""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+import uuid
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Procedure
+from guidelines.resolve import resolve
+from ordering.decision import (
+    RECORDED_OPTIONS,
+    OptionFilters,
+    Options,
+    PatientInput,
+    consultation_options,
+    decision_make,
+)
+from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order
+from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
+from scheduling.services.booking import SlotTakenError
 
 
 class ProcedureListApi(APIView):
+    @extend_schema_serializer(component_name="ProcedureListOutput")
     class OutputSerializer(serializers.ModelSerializer[Procedure]):
         class Meta:
             model = Procedure
@@ -34,3 +56,405 @@ class ProcedureListApi(APIView):
         queryset = Procedure.objects.order_by("code")
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# --- Selectors: an API client sees only what it made ---------------------------------
+
+
+def _consultation_for(request: Request, consultation_id: Any) -> Consultation:
+    found = Consultation.objects.filter(pk=consultation_id, prescriber_id=request.user.pk).first()
+    if found is None:  # another client's or none: the same 404
+        raise NotFound
+    return found
+
+
+def _order_for(request: Request, order_id: Any) -> Order:
+    found = (
+        Order.objects.select_related("procedure", "consultation", "booking__slot")
+        .filter(pk=order_id, prescriber_id=request.user.pk)
+        .first()
+    )
+    if found is None:
+        raise NotFound
+    return found
+
+
+def _validation(error: DjangoValidationError) -> serializers.ValidationError:
+    return serializers.ValidationError({"non_field_errors": error.messages})
+
+
+class _Rating(serializers.Serializer[dict[str, Any]]):
+    procedure_code = serializers.CharField()
+    label_fr = serializers.CharField()
+    label_en = serializers.CharField()
+    modality = serializers.CharField()
+    category = serializers.CharField()
+    score = serializers.IntegerField()
+    evidence = serializers.CharField()
+    dose_class = serializers.IntegerField()
+    rationale_fr = serializers.CharField()
+    rationale_en = serializers.CharField()
+    source = serializers.DictField()  # type: ignore[assignment]  # DRF pops declared fields
+    redundancy = serializers.DictField(allow_null=True)
+    contraindications = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.DictField())
+
+
+class _Option(serializers.Serializer[dict[str, Any]]):
+    procedure_code = serializers.CharField()
+    total = serializers.FloatField()
+    slot_id = serializers.IntegerField(allow_null=True)
+    start = serializers.DateTimeField(allow_null=True)
+    centre_name = serializers.CharField(allow_blank=True)
+    town = serializers.CharField(allow_blank=True)
+    distance_km = serializers.FloatField(allow_null=True)
+
+
+class _Consultation(serializers.Serializer[dict[str, Any]]):
+    consultation_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    indication_code = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    rule_set_version = serializers.IntegerField(allow_null=True)
+    no_imaging_indicated = serializers.BooleanField()
+    ratings = _Rating(many=True)
+    priors = serializers.DictField()
+    options = _Option(many=True)
+
+
+def _consultation_data(consultation: Consultation, options: Options) -> dict[str, Any]:
+    outputs = consultation.outputs
+    rows = []
+    for ranked in options.ranking.options[:RECORDED_OPTIONS]:
+        slot = options.slots.get(ranked.slot.slot_id) if ranked.slot else None
+        rows.append(
+            {
+                "procedure_code": ranked.rated.procedure_code,
+                "total": ranked.total,
+                "slot_id": slot.slot_id if slot else None,
+                "start": slot.start if slot else None,
+                "centre_name": slot.centre_name if slot else "",
+                "town": slot.town if slot else "",
+                "distance_km": slot.distance_km if slot else None,
+            }
+        )
+    return {
+        "consultation_id": consultation.pk,
+        "created_at": consultation.created_at,
+        "indication_code": consultation.indication_code,
+        "status": outputs.get("status", ""),
+        "rule_set_version": consultation.rule_set_version,
+        "no_imaging_indicated": bool(outputs.get("no_imaging_indicated")),
+        "ratings": outputs.get("ratings", []),
+        "priors": outputs.get("priors", {}),
+        "options": rows,
+    }
+
+
+class IndicationSearchApi(APIView):
+    @extend_schema_serializer(component_name="IndicationSearchInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        q = serializers.CharField(max_length=200)
+
+    @extend_schema_serializer(component_name="IndicationSearchOutput")
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        code = serializers.CharField()
+        label_fr = serializers.CharField()
+        label_en = serializers.CharField()
+        score = serializers.FloatField()
+        matched = serializers.CharField()
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=OutputSerializer(many=True),
+        operation_id="indications_search",
+    )
+    def get(self, request: Request) -> Response:
+        query = self.InputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            found = resolve(query.validated_data["q"], published_rule_set_compiled())
+        except NoPublishedRuleSet:
+            found = []
+        rows = [
+            {
+                "code": c.code,
+                "label_fr": c.indication.label_fr,
+                "label_en": c.indication.label_en,
+                "score": c.score,
+                "matched": c.matched,
+            }
+            for c in found
+        ]
+        return Response(self.OutputSerializer(rows, many=True).data)  # type: ignore[arg-type]
+
+
+class _PatientIn(serializers.Serializer[dict[str, Any]]):
+    identifier = serializers.CharField(max_length=40, allow_blank=True)
+    identifier_kind = serializers.ChoiceField(choices=["ins", "local"])
+    birth_date = serializers.DateField()
+    sex = serializers.ChoiceField(choices=["F", "M", "U"])
+    postcode = serializers.RegexField(r"^[0-9AB]{5}$")
+    pregnancy = serializers.ChoiceField(choices=["yes", "no", "unknown"], default="unknown")
+    weight_kg = serializers.FloatField(min_value=0.5, max_value=400, required=False)
+    egfr = serializers.FloatField(min_value=0, max_value=200, required=False)
+    mri_unsafe_implant = serializers.BooleanField(default=False)
+    contrast_allergy = serializers.BooleanField(default=False)
+    claustrophobia = serializers.BooleanField(default=False)
+    reduced_mobility = serializers.BooleanField(default=False)
+
+    def validate_birth_date(self, value: date) -> date:
+        today = timezone.localdate()
+        if value > today or value.year < today.year - 130:
+            raise serializers.ValidationError("The birth date is not plausible.")
+        return value
+
+
+class EvaluateApi(APIView):
+    """The whole decision: ratings, prior exams, ranked options, the consultation id."""
+
+    @extend_schema_serializer(component_name="EvaluateInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        patient = _PatientIn()
+        indication_code = serializers.CharField(max_length=80)
+        red_flags = serializers.ListField(
+            child=serializers.CharField(max_length=80), default=list, max_length=30
+        )
+        max_distance_km = serializers.FloatField(min_value=1, max_value=1000, default=60.0)
+        public_only = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: _Consultation},
+        operation_id="evaluate",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        patient = PatientInput(**values["patient"])
+        # Unknown indication codes are a rated "no guideline applies", not an error.
+        outcome = decision_make(
+            prescriber=request.user,
+            patient=patient,
+            indication_code=values["indication_code"],
+            red_flags=frozenset(values["red_flags"]),
+            filters=OptionFilters(
+                max_distance_km=values["max_distance_km"], public_only=values["public_only"]
+            ),
+            request=request,
+        )
+        body = _consultation_data(outcome.consultation, outcome.options)
+        return Response(_Consultation(body).data, status=201)
+
+
+class ConsultationDetailApi(APIView):
+    @extend_schema(responses=_Consultation, operation_id="consultations_read")
+    def get(self, request: Request, consultation_id: uuid.UUID) -> Response:
+        consultation = _consultation_for(request, consultation_id)
+        options = consultation_options(consultation, OptionFilters())
+        return Response(_Consultation(_consultation_data(consultation, options)).data)
+
+
+class SlotSearchApi(APIView):
+    """Free slots for a consultation's exams, under these filters (the ranking's order)."""
+
+    @extend_schema_serializer(component_name="SlotSearchInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        consultation = serializers.UUIDField()
+        max_distance_km = serializers.FloatField(min_value=1, max_value=1000, default=60.0)
+        public_only = serializers.BooleanField(default=False)
+        not_before = serializers.DateField(required=False)
+
+    @extend_schema(
+        parameters=[InputSerializer], responses=_Option(many=True), operation_id="slots_search"
+    )
+    def get(self, request: Request) -> Response:
+        query = self.InputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        consultation = _consultation_for(request, values["consultation"])
+        options = consultation_options(
+            consultation,
+            OptionFilters(
+                max_distance_km=values["max_distance_km"],
+                public_only=values["public_only"],
+                not_before=values.get("not_before"),
+            ),
+        )
+        rows = [r for r in _consultation_data(consultation, options)["options"] if r["slot_id"]]
+        return Response(_Option(rows, many=True).data)  # type: ignore[arg-type]
+
+
+class HoldCreateApi(APIView):
+    @extend_schema_serializer(component_name="HoldCreateInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        consultation = serializers.UUIDField()
+        slot_id = serializers.IntegerField(min_value=1)
+        procedure_code = serializers.CharField(max_length=80)
+
+    @extend_schema_serializer(component_name="HoldCreateOutput")
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        slot_id = serializers.IntegerField()
+        held_until = serializers.DateTimeField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 409: OpenApiTypes.OBJECT},
+        operation_id="holds_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        consultation = _consultation_for(request, values["consultation"])
+        try:
+            hold = order_slot_hold(
+                consultation=consultation,
+                slot_id=values["slot_id"],
+                procedure_code=values["procedure_code"],
+                user=request.user,
+            )
+        except SlotTakenError as taken:
+            return _slot_taken(taken)
+        except DjangoValidationError as error:
+            raise _validation(error) from None
+        body = {"slot_id": hold.slot_id, "held_until": hold.held_until}
+        return Response(self.OutputSerializer(body).data, status=201)
+
+
+def _slot_taken(taken: SlotTakenError) -> Response:
+    return Response(
+        {"error": {"code": "slot_taken", "message": " ".join(taken.messages)}}, status=409
+    )
+
+
+class _OrderOut(serializers.Serializer[dict[str, Any]]):
+    order_id = serializers.UUIDField()
+    consultation_id = serializers.UUIDField()
+    procedure_code = serializers.CharField()
+    status = serializers.CharField()
+    signed_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    slot_id = serializers.IntegerField(allow_null=True)
+    slot_start = serializers.DateTimeField(allow_null=True)
+    rating_category = serializers.CharField(allow_blank=True)
+    rating_score = serializers.IntegerField(allow_null=True)
+
+
+def _order_data(order: Order) -> dict[str, Any]:
+    rating = next(
+        (
+            r
+            for r in order.consultation.outputs.get("ratings", [])
+            if r["procedure_code"] == order.procedure.code
+        ),
+        None,
+    )
+    slot = order.booking.slot if order.booking else None
+    return {
+        "order_id": order.pk,
+        "consultation_id": order.consultation_id,
+        "procedure_code": order.procedure.code,
+        "status": order.status,
+        "signed_at": order.signed_at,
+        "cancelled_at": order.cancelled_at,
+        "slot_id": slot.pk if slot else None,
+        "slot_start": slot.start if slot else None,
+        "rating_category": rating["category"] if rating else "",
+        "rating_score": rating["score"] if rating else None,
+    }
+
+
+class OrderCreateApi(APIView):
+    """Sign an order: book the slot and sign together (both or neither)."""
+
+    @extend_schema_serializer(component_name="OrderCreateInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        consultation = serializers.UUIDField()
+        slot_id = serializers.IntegerField(min_value=1)
+        procedure_code = serializers.CharField(max_length=80)
+        patient_identifier = serializers.CharField(max_length=40)
+        patient_identifier_kind = serializers.ChoiceField(choices=["ins", "local"])
+        patient_birth_date = serializers.DateField()
+        patient_sex = serializers.ChoiceField(choices=["F", "M", "U"])
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: _OrderOut, 409: OpenApiTypes.OBJECT},
+        operation_id="orders_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        consultation = _consultation_for(request, values["consultation"])
+        try:
+            order = order_sign(
+                consultation=consultation,
+                slot_id=values["slot_id"],
+                procedure_code=values["procedure_code"],
+                patient=PatientIdentity(
+                    identifier=values["patient_identifier"],
+                    identifier_kind=values["patient_identifier_kind"],
+                    birth_date=values["patient_birth_date"],
+                    sex=values["patient_sex"],
+                ),
+                user=request.user,
+                request=request,
+            )
+        except SlotTakenError as taken:
+            return _slot_taken(taken)
+        except DjangoValidationError as error:
+            raise _validation(error) from None
+        return Response(_OrderOut(_order_data(_order_for(request, order.pk))).data, status=201)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=_OrderOut, operation_id="orders_read")
+    def get(self, request: Request, order_id: uuid.UUID) -> Response:
+        return Response(_OrderOut(_order_data(_order_for(request, order_id))).data)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses=_OrderOut, operation_id="orders_cancel")
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        order = order_cancel(
+            order=_order_for(request, order_id), user=request.user, request=request
+        )
+        return Response(_OrderOut(_order_data(_order_for(request, order.pk))).data)
+
+
+class FeedbackCreateApi(APIView):
+    """What the prescriber did with the advice, for a consultation this client made."""
+
+    @extend_schema_serializer(component_name="FeedbackCreateInput")
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
+        outcome = serializers.ChoiceField(choices=FeedbackOutcome.choices)
+        accepted_procedure_code = serializers.CharField(max_length=80, required=False)
+        override_reason_code = serializers.CharField(max_length=80, required=False)
+        override_comment = serializers.CharField(max_length=4000, required=False)
+
+    @extend_schema_serializer(component_name="FeedbackCreateOutput")
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        id = serializers.IntegerField()
+        outcome = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer, responses={201: OutputSerializer}, operation_id="feedback_create"
+    )
+    def post(self, request: Request, consultation_id: uuid.UUID) -> Response:
+        consultation = _consultation_for(request, consultation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        record = DecisionFeedback.objects.create(
+            consultation=consultation,
+            outcome=values["outcome"],
+            accepted_procedure_code=values.get("accepted_procedure_code", ""),
+            override_reason_code=values.get("override_reason_code", ""),
+            override_comment=values.get("override_comment", ""),
+            outcome_at=timezone.now(),
+            recorded_by=request.user,  # type: ignore[misc]  # IsApiClient: authenticated
+        )
+        return Response({"id": record.pk, "outcome": record.outcome}, status=201)

@@ -1,0 +1,361 @@
+"""From a decision to what CDS Hooks 2.0 answers: one card per draft order, and a
+`systemActions` update of each ServiceRequest carrying the rating, the consultation
+id and the rule-set version as extensions.
+
+No value in the answer may be null, "", [] or {} (except "cards": []): every
+optional field is left out when empty (`_clean`)."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import formats
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from guidelines.models import Category, Procedure
+from ordering.decision import DecisionOutcome
+from ordering.ranking import NOT_APPROPRIATE_MAX_SCORE
+
+PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+APPROPRIATE = "appropriate"
+NOT_APPROPRIATE = "not-appropriate"
+# The guide's code for "no rule"; an older sample sends "no-guidelines-apply": read both.
+NO_CRITERIA_APPLY = "no-criteria-apply"
+NO_RULE_CODES = frozenset({NO_CRITERIA_APPLY, "no-guidelines-apply"})
+SUMMARY_MAX = 139
+SLOTS_ON_CARD = 3
+
+
+def extension_url(name: str) -> str:
+    return f"{settings.FHIR_EXTENSION_BASE}/StructureDefinition/{name}"
+
+
+def code_system_url(name: str) -> str:
+    return f"{settings.FHIR_EXTENSION_BASE}/CodeSystem/{name}"
+
+
+def override_reasons() -> list[dict[str, str]]:
+    system = code_system_url("override-reason")
+    return [
+        {"system": system, "code": code, "display": display}
+        for code, display in (
+            ("clinical-context", _("Clinical context not captured by the guideline")),
+            ("specialist-request", _("Requested by a specialist")),
+            ("patient-preference", _("Patient preference")),
+            ("prior-exam-insufficient", _("The prior exam is not sufficient")),
+            ("other", _("Other reason")),
+        )
+    ]
+
+
+@dataclass
+class OrderRating:
+    """The rating of one ordered exam, as written back on its ServiceRequest."""
+
+    pama_code: str
+    category: str = ""  # ours; "" when no rule applies
+    score: int | None = None
+
+
+def pama_code(category: str, score: int | None) -> str:
+    if score is None:
+        return NO_CRITERIA_APPLY
+    if category == Category.CONTRAINDICATED or score <= NOT_APPROPRIATE_MAX_SCORE:
+        return NOT_APPROPRIATE
+    return APPROPRIATE
+
+
+def pama_code_read(extension: dict[str, Any]) -> str | None:
+    """The PAMA rating an extension carries, reading both spellings of "no rule"."""
+    for coding in (extension.get("valueCodeableConcept") or {}).get("coding") or []:
+        if coding.get("system") == PAMA_SYSTEM:
+            code = coding.get("code")
+            return NO_CRITERIA_APPLY if code in NO_RULE_CODES else code
+    return None
+
+
+def rating_extensions(
+    rating: OrderRating, consultation_id: uuid.UUID, rule_set_version: int | None
+) -> list[dict[str, Any]]:
+    codings = [{"system": PAMA_SYSTEM, "code": rating.pama_code}]
+    if rating.category and rating.score is not None:
+        codings.append(
+            {
+                "system": code_system_url("rating-category"),
+                "code": rating.category,
+                "display": str(Category(rating.category).label),
+            }
+        )
+    extensions: list[dict[str, Any]] = [
+        {
+            "url": extension_url("appropriateness-rating"),
+            "valueCodeableConcept": {"coding": codings},
+        }
+    ]
+    if rating.score is not None:
+        extensions.append(
+            {"url": extension_url("appropriateness-score"), "valueInteger": rating.score}
+        )
+    extensions.append(
+        {"url": extension_url("consultation-id"), "valueUri": f"urn:uuid:{consultation_id}"}
+    )
+    if rule_set_version is not None:
+        extensions.append(
+            {"url": extension_url("rule-set-version"), "valueString": str(rule_set_version)}
+        )
+    return extensions
+
+
+def _with_extensions(resource: dict[str, Any], extensions: list[dict[str, Any]]) -> dict[str, Any]:
+    ours = settings.FHIR_EXTENSION_BASE
+    updated = copy.deepcopy(resource)
+    kept = [e for e in updated.get("extension") or [] if not str(e.get("url", "")).startswith(ours)]
+    updated["extension"] = kept + extensions
+    return updated
+
+
+def _clean(value: Any) -> Any:
+    """Drop null, "", [] and {} recursively (the CDS Hooks rule for optional fields)."""
+    if isinstance(value, dict):
+        out = {k: _clean(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [_clean(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def _french() -> bool:
+    return (get_language() or "fr").startswith("fr")
+
+
+def _label(record: dict[str, Any]) -> str:
+    return str(record["label_fr"] if _french() else record["label_en"])
+
+
+@dataclass
+class CardPlan:
+    """A card and what must be stored of it for feedback."""
+
+    card: dict[str, Any]
+    suggestions: dict[str, str] = field(default_factory=dict)
+
+
+def _summary(text: str) -> str:
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
+
+
+def _slots_lines(outcome: DecisionOutcome, code: str) -> list[str]:
+    lines = []
+    for option in outcome.options.ranking.options:
+        if option.slot is None or option.rated.procedure_code != code:
+            continue
+        slot = outcome.options.slots.get(option.slot.slot_id)
+        if slot is None:
+            continue
+        when = formats.date_format(slot.start, "DATETIME_FORMAT")
+        lines.append(f"- {when} — {slot.centre_name}, {slot.town} ({slot.distance_km:.0f} km)")
+        if len(lines) >= SLOTS_ON_CARD:
+            break
+    return lines
+
+
+def _priors_lines(outcome: DecisionOutcome) -> list[str]:
+    record = outcome.consultation.outputs.get("priors", {})
+    if record.get("status") == "unavailable":
+        return [f"_{record.get('reason') or _('prior exams unavailable')}_"]
+    studies = record.get("studies") or []
+    if not studies:
+        return [_("No prior imaging found in the PACS.")]
+    return [
+        f"- {s.get('date') or '?'} — {s.get('modality')} {s.get('description') or ''}".rstrip()
+        for s in studies[:5]
+    ]
+
+
+def _indicator(rating: dict[str, Any] | None) -> str:
+    if rating is None:
+        return "info"
+    if (
+        rating["category"] == Category.CONTRAINDICATED
+        or rating["score"] <= NOT_APPROPRIATE_MAX_SCORE
+    ):
+        return "critical" if rating["category"] == Category.CONTRAINDICATED else "warning"
+    if rating["redundancy"] or rating["warnings"] or rating["score"] < 7:
+        return "warning"
+    return "info"
+
+
+def _rating_lines(rating: dict[str, Any]) -> list[str]:
+    fr = _french()
+    label = _label(rating)
+    scored = _("(score %(score)s/9, evidence %(evidence)s)") % {
+        "score": rating["score"],
+        "evidence": rating["evidence"],
+    }
+    lines = [
+        f"**{label}** — {Category(rating['category']).label} {scored}",
+        "",
+        str(rating["rationale_fr"] if fr else rating["rationale_en"]),
+    ]
+    for finding in rating["contraindications"] + rating["warnings"]:
+        lines.append(f"- ⚠ {finding['reason_fr'] if fr else finding['reason_en']}")
+    if rating["redundancy"]:
+        redundancy = rating["redundancy"]
+        lines.append(f"- ⚠ {redundancy['message_fr'] if fr else redundancy['message_en']}")
+    return lines
+
+
+def _source(outcome: DecisionOutcome, rating: dict[str, Any] | None) -> dict[str, Any]:
+    version = outcome.consultation.rule_set_version
+    document = rating["source"]["document"] if rating else "imaging-cds"
+    label = _("%(document)s — rule set v%(version)s") % {"document": document, "version": version}
+    source: dict[str, Any] = {"label": label[:200]}
+    if rating and rating["source"]["url"]:
+        source["url"] = rating["source"]["url"]
+    return source
+
+
+def order_card(
+    *,
+    outcome: DecisionOutcome,
+    order_resource: dict[str, Any],
+    procedure: Procedure | None,
+    exam_text: str,
+    options_url: str,
+) -> tuple[CardPlan, OrderRating]:
+    consultation = outcome.consultation
+    ratings: list[dict[str, Any]] = consultation.outputs.get("ratings", [])
+    rating = next((r for r in ratings if procedure and r["procedure_code"] == procedure.code), None)
+    exam = (
+        (procedure.label_fr if _french() else procedure.label_en) if procedure else exam_text
+    ) or _("this exam")
+    best = next((r for r in ratings if r["category"] != Category.CONTRAINDICATED), None)
+    lines: list[str] = []
+    if not outcome.decision.guideline_applies:
+        summary = _("%(exam)s: no guideline applies to this indication") % {"exam": exam}
+        reason = consultation.outputs.get("reason_fr" if _french() else "reason_en", "")
+        lines.append(str(reason))
+    elif rating is None:
+        summary = _("%(exam)s is not among the exams the guideline rates here") % {"exam": exam}
+    else:
+        summary = _("%(exam)s: %(category)s (%(score)s/9)") % {
+            "exam": exam,
+            "category": Category(rating["category"]).label,
+            "score": rating["score"],
+        }
+        lines += _rating_lines(rating)
+    suggestions: dict[str, str] = {}
+    card_suggestions: list[dict[str, Any]] = []
+    ordered_is_poor = rating is None or _indicator(rating) in ("warning", "critical")
+    if (
+        outcome.decision.guideline_applies
+        and best is not None
+        and best["score"] > NOT_APPROPRIATE_MAX_SCORE
+        and (procedure is None or best["procedure_code"] != procedure.code)
+        and ordered_is_poor
+        and (rating is None or best["score"] > rating["score"])
+    ):
+        suggestion_id = str(uuid.uuid4())
+        suggestions[suggestion_id] = best["procedure_code"]
+        replaced = copy.deepcopy(order_resource)
+        replaced["code"] = {
+            "coding": [
+                {
+                    "system": code_system_url("procedure"),
+                    "code": best["procedure_code"],
+                    "display": best["label_en"],
+                }
+            ],
+            "text": _label(best),
+        }
+        better = OrderRating(
+            pama_code(best["category"], best["score"]), best["category"], best["score"]
+        )
+        replaced = _with_extensions(
+            replaced, rating_extensions(better, consultation.pk, consultation.rule_set_version)
+        )
+        label = _("Order %(exam)s instead (%(category)s)") % {
+            "exam": _label(best),
+            "category": Category(best["category"]).label,
+        }
+        card_suggestions.append(
+            {
+                "label": label[:200],
+                "uuid": suggestion_id,
+                "isRecommended": True,
+                "actions": [{"type": "update", "description": label[:200], "resource": replaced}],
+            }
+        )
+        lines += ["", _("**Indicated instead:** %(exam)s") % {"exam": _label(best)}]
+        lines += _rating_lines(best)[2:3]
+    shown_code = procedure.code if procedure and rating else (best or {}).get("procedure_code")
+    if shown_code:
+        slot_lines = _slots_lines(outcome, str(shown_code))
+        lines += ["", "**" + _("First free slots") + "**"]
+        lines += slot_lines or [_("No free slot found nearby.")]
+    lines += ["", "**" + _("Prior exams") + "**", *_priors_lines(outcome)]
+    indicator = _indicator(rating) if outcome.decision.guideline_applies else "info"
+    card_id = str(uuid.uuid4())
+    card: dict[str, Any] = {
+        "uuid": card_id,
+        "summary": _summary(str(summary)),
+        "detail": "\n".join(str(line) for line in lines),
+        "indicator": indicator,
+        "source": _source(outcome, rating),
+        "suggestions": card_suggestions,
+        "links": [
+            {"label": str(_("Options, centres and slots")), "url": options_url, "type": "absolute"}
+        ],
+    }
+    if card_suggestions:
+        card["selectionBehavior"] = "at-most-one"
+    if indicator != "info":
+        card["overrideReasons"] = override_reasons()
+    score = rating["score"] if rating else None
+    order_rating = OrderRating(
+        pama_code(rating["category"], score) if rating else NO_CRITERIA_APPLY,
+        rating["category"] if rating else "",
+        score,
+    )
+    return CardPlan(_clean(card), suggestions), order_rating
+
+
+def system_action(
+    order_resource: dict[str, Any], rating: OrderRating, outcome: DecisionOutcome
+) -> dict[str, Any]:
+    consultation = outcome.consultation
+    resource = _with_extensions(
+        order_resource,
+        rating_extensions(rating, consultation.pk, consultation.rule_set_version),
+    )
+    return _clean(
+        {
+            "type": "update",
+            "description": _("Appropriateness rating: %(code)s") % {"code": rating.pama_code},
+            "resource": resource,
+        }
+    )
+
+
+def message_card(summary: str, detail: str, indicator: str = "warning") -> dict[str, Any]:
+    return _clean(
+        {
+            "uuid": str(uuid.uuid4()),
+            "summary": _summary(summary),
+            "detail": detail,
+            "indicator": indicator,
+            "source": {"label": "imaging-cds"},
+        }
+    )
+
+
+def options_url(request: Any, consultation_id: uuid.UUID) -> str:
+    path = reverse("ordering:consultation", kwargs={"consultation_id": consultation_id})
+    return str(request.build_absolute_uri(path))

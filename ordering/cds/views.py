@@ -1,0 +1,290 @@
+"""CDS Hooks 2.0 endpoints: discovery (open), the order-select and order-sign services
+and their feedback (each call authenticated by the EHR's signed JWT). The services
+are thin: they read the request (ordering.cds.hook_input), call the one decision
+service (ordering.decision.decision_make) and shape cards (ordering.cds.cards)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ordering.api.permissions import IsApiClient
+from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
+from ordering.cds.cards import (
+    CardPlan,
+    message_card,
+    options_url,
+    order_card,
+    system_action,
+)
+from ordering.cds.hook_input import (
+    PREFETCH,
+    DraftOrder,
+    HookPatient,
+    HookRequestError,
+    PatientDataMissing,
+    draft_orders,
+    fhir_access,
+    hook_patient,
+)
+from ordering.decision import OptionFilters, PatientInput, decision_make
+from ordering.models import CdsCard, DecisionFeedback, FeedbackOutcome
+
+SERVICES: dict[str, dict[str, str]] = {
+    "imaging-order-select": {
+        "hook": "order-select",
+        "title": "Imaging appropriateness, prior exams and slots",
+        "description": "Rates each selected imaging ServiceRequest against the published "
+        "guidelines, looks for prior exams in the PACS and lists the first free slots.",
+    },
+    "imaging-order-sign": {
+        "hook": "order-sign",
+        "title": "Imaging appropriateness at signing",
+        "description": "Rates every draft imaging ServiceRequest before signature and writes "
+        "the rating, consultation id and rule-set version back on it.",
+    },
+}
+
+
+def _error(code: str, message: str, http_status: int) -> Response:
+    return Response({"error": {"code": code, "message": message}}, status=http_status)
+
+
+@extend_schema(exclude=True)
+class DiscoveryApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[type] = []
+    renderer_classes = [JSONRenderer]
+
+    def get(self, request: Request) -> Response:
+        services = [
+            {
+                "hook": spec["hook"],
+                "id": sid,
+                "title": spec["title"],
+                "description": spec["description"],
+                "prefetch": PREFETCH,
+            }
+            for sid, spec in SERVICES.items()
+        ]
+        return Response({"services": services})
+
+
+class _CdsApi(APIView):
+    authentication_classes = [CdsHooksJwtAuthentication]
+    permission_classes = [IsApiClient]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+
+@extend_schema(exclude=True)
+class ServiceApi(_CdsApi):
+    def post(self, request: Request, service_id: str) -> Response:
+        spec = SERVICES.get(service_id)
+        if spec is None:
+            return _error("not_found", "No such CDS service.", status.HTTP_404_NOT_FOUND)
+        body = request.data
+        if not isinstance(body, dict) or body.get("hook") != spec["hook"]:
+            return _error(
+                "invalid",
+                f"This service answers the {spec['hook']} hook.",
+                status.HTTP_400_BAD_REQUEST,
+            )
+        context = body.get("context")
+        prefetch = body.get("prefetch") or {}
+        if not isinstance(context, dict) or not isinstance(prefetch, dict):
+            return _error(
+                "invalid", "context and prefetch must be objects.", status.HTTP_400_BAD_REQUEST
+            )
+        selections = context.get("selections")
+        only = (
+            [str(s) for s in selections]
+            if spec["hook"] == "order-select" and isinstance(selections, list)
+            else None
+        )
+        try:
+            orders, unreadable = draft_orders(context, only=only)
+            if not orders and not unreadable:
+                return Response({"cards": []})
+            patient = hook_patient(prefetch, context, fhir_access(body))
+        except HookRequestError as exc:
+            return _error("invalid", str(exc), status.HTTP_400_BAD_REQUEST)
+        except PatientDataMissing as exc:
+            # CDS Hooks: the service could not get the data it needs.
+            return _error("precondition_failed", str(exc), status.HTTP_412_PRECONDITION_FAILED)
+        assert isinstance(request.auth, VerifiedClient)
+        cards: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = []
+        for problem in unreadable:
+            cards.append(
+                message_card(
+                    _("An order could not be read"),
+                    _("ServiceRequest %(id)s is not valid FHIR R4: %(problem)s")
+                    % {"id": problem.id or "?", "problem": problem.problem},
+                )
+            )
+        if patient.birth_date is None:
+            cards.append(
+                message_card(
+                    _("The patient's birth date is needed to rate this order"),
+                    _("Record the patient’s birth date, then select the order again."),
+                )
+            )
+            return Response({"cards": cards})
+        for order in orders:
+            if not order.reason_given:
+                cards.append(
+                    message_card(
+                        _("Give the reason for the exam to have it rated"),
+                        _(
+                            "Add the clinical indication (ICD-10 or SNOMED CT code, or text) "
+                            "to the order's reason, then select it again."
+                        ),
+                        indicator="info",
+                    )
+                )
+                continue
+            plan, action = self._rate(request, service_id, body, order, patient)
+            cards.append(plan.card)
+            actions.append(action)
+        answer: dict[str, Any] = {"cards": cards}
+        if actions:
+            answer["systemActions"] = actions
+        return Response(answer)
+
+    def _rate(
+        self,
+        request: Request,
+        service_id: str,
+        body: dict[str, Any],
+        order: DraftOrder,
+        patient: HookPatient,
+    ) -> tuple[CardPlan, dict[str, Any]]:
+        verified = request.auth
+        assert isinstance(verified, VerifiedClient) and patient.birth_date is not None
+        outcome = decision_make(
+            prescriber=verified.client.user,
+            patient=PatientInput(
+                identifier=patient.identifier,
+                identifier_kind=patient.identifier_kind,
+                birth_date=patient.birth_date,
+                sex=patient.sex,
+                postcode=patient.postcode,
+                pregnancy=patient.pregnancy,
+                weight_kg=patient.weight_kg,
+                egfr=patient.egfr,
+            ),
+            indication_code=order.indication_code,
+            red_flags=frozenset(),
+            filters=OptionFilters(),
+            request=request,
+        )
+        plan, rating = order_card(
+            outcome=outcome,
+            order_resource=order.resource,
+            procedure=order.procedure,
+            exam_text=order.exam_text,
+            options_url=options_url(request, outcome.consultation.pk),
+        )
+        CdsCard.objects.create(
+            id=plan.card["uuid"],
+            consultation=outcome.consultation,
+            client=verified.client,
+            service_id=service_id,
+            hook_instance=str(body.get("hookInstance") or "")[:100],
+            service_request_id=order.id[:100],
+            procedure_code=order.procedure.code if order.procedure else "",
+            suggestions=plan.suggestions,
+        )
+        return plan, system_action(order.resource, rating, outcome)
+
+
+@extend_schema(exclude=True)
+class FeedbackApi(_CdsApi):
+    def post(self, request: Request, service_id: str) -> Response:
+        if service_id not in SERVICES:
+            return _error("not_found", "No such CDS service.", status.HTTP_404_NOT_FOUND)
+        verified = request.auth
+        assert isinstance(verified, VerifiedClient)
+        items = request.data.get("feedback") if isinstance(request.data, dict) else None
+        if not isinstance(items, list) or not items:
+            return _error(
+                "invalid", "feedback must be a non-empty list.", status.HTTP_400_BAD_REQUEST
+            )
+        records: list[DecisionFeedback] = []
+        for item in items:
+            record = _feedback_record(item, verified, service_id, request.user)
+            if isinstance(record, Response):
+                return record
+            records.append(record)
+        with transaction.atomic():
+            for record in records:
+                record.save()
+        return Response(status=status.HTTP_200_OK)
+
+
+def _feedback_record(
+    item: Any, verified: VerifiedClient, service_id: str, user: Any
+) -> DecisionFeedback | Response:
+    if not isinstance(item, dict):
+        return _error(
+            "invalid", "each feedback item must be an object.", status.HTTP_400_BAD_REQUEST
+        )
+    card_id = _uuid_or_none(item.get("card"))
+    card = (
+        CdsCard.objects.filter(pk=card_id, client=verified.client, service_id=service_id).first()
+        if card_id
+        else None
+    )
+    if card is None:  # someone else's card or none: the same answer
+        return _error("not_found", "Unknown card.", status.HTTP_404_NOT_FOUND)
+    outcome = item.get("outcome")
+    if outcome not in FeedbackOutcome.values:
+        return _error(
+            "invalid", "outcome must be accepted or overridden.", status.HTTP_400_BAD_REQUEST
+        )
+    when = parse_datetime(str(item.get("outcomeTimestamp") or "")) or timezone.now()
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when)
+    accepted = ""
+    for suggestion in item.get("acceptedSuggestions") or []:
+        if isinstance(suggestion, dict):
+            accepted = card.suggestions.get(str(suggestion.get("id")), accepted)
+    given = item.get("overrideReason")
+    reason: dict[str, Any] = given if isinstance(given, dict) else {}
+    given = reason.get("reason")
+    coding: dict[str, Any] = given if isinstance(given, dict) else {}
+    return DecisionFeedback(
+        consultation_id=card.consultation_id,
+        card=card,
+        outcome=outcome,
+        accepted_procedure_code=accepted,
+        override_reason_code=str(coding.get("code") or "")[:80],
+        override_reason_display=str(coding.get("display") or "")[:300],
+        override_comment=str(reason.get("userComment") or "")[:4000],
+        outcome_at=when if isinstance(when, datetime) else timezone.now(),
+        recorded_by=user,
+    )
+
+
+def _uuid_or_none(value: Any) -> str | None:
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None

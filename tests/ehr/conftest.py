@@ -1,0 +1,100 @@
+"""EHR-side fixtures: a registered EHR with a real key pair, signed calls to the CDS
+services, a real local HTTP server speaking FHIR JSON, and the prescriber-flow world
+(demo data, real Orthanc with a mammogram 420 days old, real Redis)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from ordering.models import EhrClient
+from tests.cds.jwt_keys import register_client, rsa_key, token
+from tests.ordering.conftest import flow_pacs, world  # noqa: F401  (re-exported fixtures)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@dataclass
+class Ehr:
+    key: Any
+    client: EhrClient
+
+    def token(self, service_path: str, **claims: Any) -> str:
+        return token(self.key, aud=f"http://testserver{service_path}", **claims)
+
+    def post(self, http: Client, path: str, body: dict[str, Any], **claims: Any) -> Any:
+        return http.post(
+            path,
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {self.token(path, **claims)}",
+        )
+
+    def hook(self, http: Client, service: str, body: dict[str, Any], **claims: Any) -> Any:
+        return self.post(http, f"/cds-services/{service}", body, **claims)
+
+
+@pytest.fixture
+def ehr(db: None) -> Ehr:
+    key = rsa_key()
+    return Ehr(key=key, client=register_client(key))
+
+
+@dataclass
+class FhirServer:
+    """A real HTTP server on loopback answering FHIR reads from a dict of paths."""
+
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    delay_seconds: float = 0.0
+    url: str = ""
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[FhirServer]:
+    state = FhirServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            import time
+
+            state.requests.append((self.path, self.headers.get("Authorization", "")))
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
+            # Keyed by path without the query: one Observation bundle answers every
+            # Observation search, and the service keeps only the codes it asked for.
+            body = state.resources.get(self.path.lstrip("/").split("?")[0])
+            if body is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
