@@ -118,6 +118,14 @@ def _order(w: World) -> dict[str, Any]:
     return {"order_id": w.order.pk}
 
 
+def _api_consultation(w: World) -> dict[str, Any]:
+    return {"consultation_id": w.api_consultation.pk}
+
+
+def _api_order(w: World) -> dict[str, Any]:
+    return {"order_id": w.api_order.pk}
+
+
 def _slot_choice(w: World) -> dict[str, Any]:
     return {"slot_id": "1", "procedure_code": "mr-brain"}
 
@@ -176,6 +184,27 @@ ROWS: dict[str, Row] = {
     "ordering:weights": Row("GET", editors(200)),
     # --- REST API (token) -----------------------------------------------------------------
     "api-procedures": Row("GET", api()),
+    "api-indications": Row("GET", api(), data=lambda w: {"q": "headache"}),
+    # Empty bodies: the API client reaches validation (400); nobody else gets that far.
+    "api-evaluate": Row("POST", api(400)),
+    "api-consultation": Row("GET", api(200), kwargs=_api_consultation),
+    "api-feedback": Row("POST", api(400), kwargs=_api_consultation),
+    "api-slots": Row("GET", api(200), data=lambda w: {"consultation": w.api_consultation.pk}),
+    "api-holds": Row("POST", api(400)),
+    "api-orders": Row("POST", api(400)),
+    "api-order": Row("GET", api(200), kwargs=_api_order),
+    "api-order-cancel": Row("POST", api(200), kwargs=_api_order),
+    # CDS Hooks: discovery is open; the services need the EHR's signed JWT, which no
+    # session or DRF token is (tests/ehr covers the JWT cases one by one).
+    "cds-discovery": Row("GET", everyone(200)),
+    "cds-service": Row(
+        "POST", everyone(401), kwargs=lambda w: {"service_id": "imaging-order-select"}
+    ),
+    "cds-feedback": Row(
+        "POST", everyone(401), kwargs=lambda w: {"service_id": "imaging-order-select"}
+    ),
+    "fhir-sr": Row("GET", api(200), kwargs=lambda w: {"order_id": str(w.api_order.pk)}),
+    "fhir-slot": Row("GET", api(200), data=lambda w: {"status": "free"}),
     # The schema and its docs page describe the API, hold no data, and are public.
     "api-schema": Row("GET", {**everyone(200), REVOKED_CLIENT: 401}),
     "api-docs": Row("GET", {**everyone(200), REVOKED_CLIENT: 401}),

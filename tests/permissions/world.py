@@ -58,6 +58,9 @@ class World:
     other_consultation: Consultation
     order: Order
     other_order: Order
+    # What the API client created itself (alice's are another owner's, for it).
+    api_consultation: Consultation
+    api_order: Order
     api_token: str
     revoked_token: str
 
@@ -136,6 +139,8 @@ def make_world() -> World:
     other_consultation = _consultation(actors.bob, "MATRIX02")
     order = _order(consultation, _slot(equipment, 2, SlotStatus.BOOKED), "MATRIX01")
     other_order = _order(other_consultation, _slot(equipment, 3, SlotStatus.BOOKED), "MATRIX02")
+    api_consultation = _consultation(actors.emr, "MATRIX03")
+    api_order = _order(api_consultation, _slot(equipment, 4, SlotStatus.BOOKED), "MATRIX03")
     return World(
         actors=actors,
         rule_set=rule_set,
@@ -148,6 +153,8 @@ def make_world() -> World:
         other_consultation=other_consultation,
         order=order,
         other_order=other_order,
+        api_consultation=api_consultation,
+        api_order=api_order,
         api_token=Token.objects.create(user=actors.emr).key,
         revoked_token=revoked_token,
     )
