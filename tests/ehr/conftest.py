@@ -17,7 +17,7 @@ from django.test import Client
 
 from ordering.models import EhrClient
 from tests.cds.jwt_keys import register_client, rsa_key, token
-from tests.ordering.conftest import flow_pacs, world  # noqa: F401  (re-exported fixtures)
+from tests.world import flow_pacs, world  # noqa: F401  (re-exported fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

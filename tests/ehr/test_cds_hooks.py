@@ -13,7 +13,7 @@ from ordering.cds.cards import NO_CRITERIA_APPLY, pama_code_read
 from ordering.models import CdsCard, Consultation, DecisionFeedback
 from tests.actors import Actors
 from tests.ehr.conftest import Ehr, FhirServer, fixture
-from tests.ordering.conftest import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
+from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 
 BASE = "https://imaging-cds.example/fhir"
 RATING = f"{BASE}/StructureDefinition/appropriateness-rating"

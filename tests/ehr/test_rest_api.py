@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from imaging_cds.roles import Role
 from ordering.models import DecisionFeedback
 from tests.actors import Actors, make_user
-from tests.ordering.conftest import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
+from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 
 RATING = "https://imaging-cds.example/fhir/StructureDefinition/appropriateness-rating"
 PATIENT = {
