@@ -264,6 +264,12 @@ AVAILABILITY_FEED_BUDGET_SECONDS = env_float(
     "Total time allowed to read every page of one feed (keep under the task soft limit).",
     minimum=1.0,
 )
+AVAILABILITY_FEED_MAX_PAGE_BYTES = env_int(
+    "AVAILABILITY_FEED_MAX_PAGE_BYTES",
+    5_000_000,
+    "Largest FHIR Bundle page read from a feed, bytes; a larger one fails that feed.",
+    minimum=1024,
+)
 AVAILABILITY_FEED_MAX_PAGES = env_int(
     "AVAILABILITY_FEED_MAX_PAGES", 100, "Most Bundle pages read from one feed.", minimum=1
 )

@@ -55,7 +55,7 @@ def test_the_purge_deletes_what_is_older_than_the_retention_but_keeps_open_order
     call_command("retention_purge", stdout=out)
 
     remaining = set(Consultation.objects.values_list("pk", flat=True))
-    assert remaining == {world.consultation.pk, recent.pk}
+    assert remaining == {world.consultation.pk, recent.pk, world.api_consultation.pk}
     assert Order.objects.filter(pk=world.order.pk).exists()
     assert not Order.objects.filter(pk=world.other_order.pk).exists()
     refs = list(AuditEvent.objects.filter(action="consultation.read").values_list("patient_ref"))

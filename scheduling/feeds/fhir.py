@@ -16,6 +16,7 @@ from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
+from django.conf import settings
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.slot import Slot as FhirSlotModel
 from pydantic import ValidationError as PydanticValidationError
@@ -113,6 +114,20 @@ def parse_bundle(body: bytes) -> tuple[list[FeedSlot], str | None]:
     return slots, next_url
 
 
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    """The body, refused whole past ``limit`` bytes: a page is never read unbounded."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise FeedError(f"page larger than {limit} bytes: refused")
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > limit:
+            raise FeedError(f"page larger than {limit} bytes: refused")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def fetch_free_slots(
     *,
     base_url: str,
@@ -151,14 +166,17 @@ def fetch_free_slots(
                 headers={"Accept": "application/fhir+json", "User-Agent": USER_AGENT},
                 timeout=(min(timeout_seconds, remaining), min(timeout_seconds, remaining)),
                 allow_redirects=False,
+                stream=True,
             )
+            with response:
+                if response.status_code != 200:
+                    raise FeedError(f"HTTP {response.status_code} from {url}")
+                body = _read_limited(response, settings.AVAILABILITY_FEED_MAX_PAGE_BYTES)
         except requests.Timeout:
             raise FeedError(f"timeout after {timeout_seconds:g} s: {url}") from None
         except requests.RequestException as exc:
             raise FeedError(f"cannot reach the server: {exc.__class__.__name__}") from None
-        if response.status_code != 200:
-            raise FeedError(f"HTTP {response.status_code} from {url}")
-        page_slots, next_url = parse_bundle(response.content)
+        page_slots, next_url = parse_bundle(body)
         slots.extend(page_slots)
         pages += 1
         url = urljoin(url, next_url) if next_url else None

@@ -193,3 +193,19 @@ def test_a_dead_server_is_recorded(fhir_server: FhirServer) -> None:
     centre = make_centre(feed_url=f"http://127.0.0.1:{free_port()}/fhir")
     outcome = availability_refresh(centre_id=centre.pk)
     assert not outcome.ok and "cannot reach" in outcome.error
+
+
+def test_an_oversized_page_is_refused_whole_and_known_slots_are_kept(
+    fhir_server: FhirServer, settings: object
+) -> None:
+    centre, machine = _fhir_centre(fhir_server)
+    fhir_server.serve("centre-a", [slot_resource("keep", "Schedule/example", _future(2))])
+    assert availability_refresh(centre_id=centre.pk).ok
+    settings.AVAILABILITY_FEED_MAX_PAGE_BYTES = 4096  # type: ignore[attr-defined]
+    padding = [slot_resource(f"s{i}", "Schedule/example", _future(3)) for i in range(40)]
+    fhir_server.serve("centre-a", padding)
+    outcome = availability_refresh(centre_id=centre.pk)
+    assert not outcome.ok and "larger than 4096 bytes" in outcome.error
+    assert list(Slot.objects.filter(equipment=machine).values_list("external_id", flat=True)) == [
+        "keep"
+    ]
