@@ -446,6 +446,10 @@ def main() -> int:
                 "4",
                 "--timeout",
                 "60",
+                # Longer than any client's pause between requests: with gunicorn's 2 s
+                # default a reused connection can be closed just as a request goes out.
+                "--keep-alive",
+                "10",
             ],
         )
         stack.start_worker()
