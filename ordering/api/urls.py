@@ -7,6 +7,7 @@ from ordering.api import views
 from ordering.api.errors import api_not_found
 
 urlpatterns = [
+    path("ping", views.PingApi.as_view(), name="api-ping"),
     path("procedures", views.ProcedureListApi.as_view(), name="api-procedures"),
     path("indications", views.IndicationSearchApi.as_view(), name="api-indications"),
     path("evaluate", views.EvaluateApi.as_view(), name="api-evaluate"),

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -76,6 +77,23 @@ class ProcedureListApi(APIView):
         queryset = Procedure.objects.order_by("code")
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class PingApi(APIView):
+    """A bare endpoint: no authentication, throttle or database. Liveness for an EHR,
+    and the baseline the CDS Hooks benchmark compares a hook with."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[type] = []
+
+    @extend_schema_serializer(component_name="PingOutput")
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        ok = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer}, operation_id="ping", auth=[])
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
 
 
 # --- Selectors: an API client sees only what it made ---------------------------------
