@@ -94,12 +94,13 @@ def cells_key(modality: str) -> str:
     return f"av:geo:{modality}:cells"
 
 
-def cells_around(latitude: float, longitude: float, radius_km: float) -> list[tuple[int, int]]:
+def cells_bounds(
+    latitude: float, longitude: float, radius_km: float
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The first and last cell of the box around a point (a superset of the radius)."""
     dlat = radius_km / KM_PER_DEGREE_LAT
     dlon = radius_km / (KM_PER_DEGREE_LAT * max(math.cos(math.radians(latitude)), 0.01))
-    lat0, lon0 = cell_of(latitude - dlat, longitude - dlon)
-    lat1, lon1 = cell_of(latitude + dlat, longitude + dlon)
-    return [(i, j) for i in range(lat0, lat1 + 1) for j in range(lon0, lon1 + 1)]
+    return cell_of(latitude - dlat, longitude - dlon), cell_of(latitude + dlat, longitude + dlon)
 
 
 # --- Building entries from the database ------------------------------------------
@@ -241,15 +242,29 @@ def index_rebuild() -> int:
 def centres_near(
     modalities: Iterable[str], latitude: float, longitude: float, radius_km: float
 ) -> dict[str, list[tuple[int, float, float]]]:
-    """Centres per modality in the cells around a point (a superset of the radius)."""
+    """Centres per modality in the cells around a point (a superset of the radius).
+
+    Only the cells that hold a centre are read (each modality's list of occupied
+    cells), never every cell of the box: with no known location the radius is the
+    whole Earth, and enumerating its cells took minutes."""
     wanted = list(modalities)
-    around = cells_around(latitude, longitude, radius_km)
-    keys = [cells_key(m) for m in wanted] + [cell_key(m, c) for m in wanted for c in around]
-    found = cache.get_many(keys)
-    if any(cells_key(m) not in found for m in wanted):
+    occupied = cache.get_many([cells_key(m) for m in wanted])
+    if any(cells_key(m) not in occupied for m in wanted):
         index_rebuild()
-        found = cache.get_many(keys)
-    return {m: [member for c in around for member in found.get(cell_key(m, c), ())] for m in wanted}
+        occupied = cache.get_many([cells_key(m) for m in wanted])
+    (lat0, lon0), (lat1, lon1) = cells_bounds(latitude, longitude, radius_km)
+    inside = {
+        m: [
+            c
+            for c in occupied.get(cells_key(m), ())
+            if lat0 <= c[0] <= lat1 and lon0 <= c[1] <= lon1
+        ]
+        for m in wanted
+    }
+    found = cache.get_many([cell_key(m, c) for m in wanted for c in inside[m]])
+    return {
+        m: [member for c in inside[m] for member in found.get(cell_key(m, c), ())] for m in wanted
+    }
 
 
 def entries_read(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Entry]:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ordering.api import views
+from ordering.api.errors import api_not_found
 
 urlpatterns = [
+    path("ping", views.PingApi.as_view(), name="api-ping"),
     path("procedures", views.ProcedureListApi.as_view(), name="api-procedures"),
     path("indications", views.IndicationSearchApi.as_view(), name="api-indications"),
     path("evaluate", views.EvaluateApi.as_view(), name="api-evaluate"),
@@ -27,4 +29,6 @@ urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a file: no inline script (CSP).
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: whatever else is under /api/v1/ answers the API's JSON 404.
+    re_path(r"^(?P<rest>.*)$", api_not_found),
 ]

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Procedure
 from guidelines.resolve import resolve
+from ordering.api.errors import error_responses
 from ordering.decision import (
     RECORDED_OPTIONS,
     OptionFilters,
@@ -34,28 +35,65 @@ from ordering.services import PatientIdentity, order_cancel, order_sign, order_s
 from scheduling.services.booking import SlotTakenError
 
 
-class ProcedureListApi(APIView):
-    @extend_schema_serializer(component_name="ProcedureListOutput")
-    class OutputSerializer(serializers.ModelSerializer[Procedure]):
-        class Meta:
-            model = Procedure
-            fields = (
-                "code",
-                "label_fr",
-                "label_en",
-                "modality",
-                "body_region",
-                "contrast",
-                "dose_class",
-                "duration_minutes",
-            )
+@extend_schema_serializer(component_name="ProcedureListOutput")
+class _ProcedureOut(serializers.ModelSerializer[Procedure]):
+    class Meta:
+        model = Procedure
+        fields = (
+            "code",
+            "label_fr",
+            "label_en",
+            "modality",
+            "body_region",
+            "contrast",
+            "dose_class",
+            "duration_minutes",
+        )
 
-    @extend_schema(responses=OutputSerializer(many=True), operation_id="procedures_list")
+
+@extend_schema_serializer(component_name="ProcedurePage")
+class _ProcedurePage(serializers.Serializer[dict[str, Any]]):
+    """LimitOffsetPagination's page."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = _ProcedureOut(many=True)
+
+
+class ProcedureListApi(APIView):
+    OutputSerializer = _ProcedureOut
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, required=False),
+            OpenApiParameter("offset", int, required=False),
+        ],
+        responses={200: _ProcedurePage, **error_responses()},
+        operation_id="procedures_list",
+    )
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         queryset = Procedure.objects.order_by("code")
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class PingApi(APIView):
+    """A bare endpoint: no authentication, throttle or database. Liveness for an EHR,
+    and the baseline the CDS Hooks benchmark compares a hook with."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[type] = []
+
+    @extend_schema_serializer(component_name="PingOutput")
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        ok = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer}, operation_id="ping", auth=[])
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
 
 
 # --- Selectors: an API client sees only what it made ---------------------------------
@@ -166,7 +204,7 @@ class IndicationSearchApi(APIView):
 
     @extend_schema(
         parameters=[InputSerializer],
-        responses=OutputSerializer(many=True),
+        responses={200: OutputSerializer(many=True), **error_responses(400)},
         operation_id="indications_search",
     )
     def get(self, request: Request) -> Response:
@@ -225,7 +263,7 @@ class EvaluateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: _Consultation},
+        responses={201: _Consultation, **error_responses(400, 413, 415)},
         operation_id="evaluate",
     )
     def post(self, request: Request) -> Response:
@@ -249,7 +287,10 @@ class EvaluateApi(APIView):
 
 
 class ConsultationDetailApi(APIView):
-    @extend_schema(responses=_Consultation, operation_id="consultations_read")
+    @extend_schema(
+        responses={200: _Consultation, **error_responses(404)},
+        operation_id="consultations_read",
+    )
     def get(self, request: Request, consultation_id: uuid.UUID) -> Response:
         consultation = _consultation_for(request, consultation_id)
         options = consultation_options(consultation, OptionFilters())
@@ -267,7 +308,9 @@ class SlotSearchApi(APIView):
         not_before = serializers.DateField(required=False)
 
     @extend_schema(
-        parameters=[InputSerializer], responses=_Option(many=True), operation_id="slots_search"
+        parameters=[InputSerializer],
+        responses={200: _Option(many=True), **error_responses(400, 404)},
+        operation_id="slots_search",
     )
     def get(self, request: Request) -> Response:
         query = self.InputSerializer(data=request.query_params)
@@ -300,7 +343,7 @@ class HoldCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer, 409: OpenApiTypes.OBJECT},
+        responses={201: OutputSerializer, **error_responses(400, 404, 409, 413, 415)},
         operation_id="holds_create",
     )
     def post(self, request: Request) -> Response:
@@ -381,7 +424,7 @@ class OrderCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: _OrderOut, 409: OpenApiTypes.OBJECT},
+        responses={201: _OrderOut, **error_responses(400, 404, 409, 413, 415)},
         operation_id="orders_create",
     )
     def post(self, request: Request) -> Response:
@@ -411,13 +454,17 @@ class OrderCreateApi(APIView):
 
 
 class OrderDetailApi(APIView):
-    @extend_schema(responses=_OrderOut, operation_id="orders_read")
+    @extend_schema(responses={200: _OrderOut, **error_responses(404)}, operation_id="orders_read")
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
         return Response(_OrderOut(_order_data(_order_for(request, order_id))).data)
 
 
 class OrderCancelApi(APIView):
-    @extend_schema(request=None, responses=_OrderOut, operation_id="orders_cancel")
+    @extend_schema(
+        request=None,
+        responses={200: _OrderOut, **error_responses(404, 413, 415)},
+        operation_id="orders_cancel",
+    )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
         order = order_cancel(
             order=_order_for(request, order_id), user=request.user, request=request
@@ -441,7 +488,9 @@ class FeedbackCreateApi(APIView):
         outcome = serializers.CharField()
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer}, operation_id="feedback_create"
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 404, 413, 415)},
+        operation_id="feedback_create",
     )
     def post(self, request: Request, consultation_id: uuid.UUID) -> Response:
         consultation = _consultation_for(request, consultation_id)
