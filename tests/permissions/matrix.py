@@ -184,6 +184,8 @@ ROWS: dict[str, Row] = {
     "ordering:weights": Row("GET", editors(200)),
     # --- REST API (token) -----------------------------------------------------------------
     "api-procedures": Row("GET", api()),
+    # A bare endpoint for the latency baseline: no auth, no database, answers everyone.
+    "api-ping": Row("GET", everyone(200)),
     "api-indications": Row("GET", api(), data=lambda w: {"q": "headache"}),
     # Empty bodies: the API client reaches validation (400); nobody else gets that far.
     "api-evaluate": Row("POST", api(400)),
