@@ -30,5 +30,5 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up code as a file: no inline script (CSP).
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: whatever else is under /api/v1/ answers the API's JSON 404.
-    re_path(r"^(?P<rest>.*)$", api_not_found),
+    re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]

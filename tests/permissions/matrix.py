@@ -81,6 +81,7 @@ def editors(answer: Answer) -> dict[str, Answer]:
 
 
 Kwargs = Callable[[World], dict[str, Any]]
+JSON = "application/json"
 
 
 def _none(world: World) -> dict[str, Any]:
@@ -95,6 +96,8 @@ class Row:
     data: Kwargs = _none
     # The actor who may use the URL (the CSRF test posts as them); None: the first allowed.
     owner: str | None = None
+    # The REST API reads JSON only; pages read forms.
+    content_type: str | None = None
     notes: str = field(default="", compare=False)
 
 
@@ -188,14 +191,16 @@ ROWS: dict[str, Row] = {
     "api-ping": Row("GET", everyone(200)),
     "api-indications": Row("GET", api(), data=lambda w: {"q": "headache"}),
     # Empty bodies: the API client reaches validation (400); nobody else gets that far.
-    "api-evaluate": Row("POST", api(400)),
+    "api-evaluate": Row("POST", api(400), content_type=JSON),
     "api-consultation": Row("GET", api(200), kwargs=_api_consultation),
-    "api-feedback": Row("POST", api(400), kwargs=_api_consultation),
+    "api-feedback": Row("POST", api(400), kwargs=_api_consultation, content_type=JSON),
     "api-slots": Row("GET", api(200), data=lambda w: {"consultation": w.api_consultation.pk}),
-    "api-holds": Row("POST", api(400)),
-    "api-orders": Row("POST", api(400)),
+    "api-holds": Row("POST", api(400), content_type=JSON),
+    "api-orders": Row("POST", api(400), content_type=JSON),
     "api-order": Row("GET", api(200), kwargs=_api_order),
-    "api-order-cancel": Row("POST", api(200), kwargs=_api_order),
+    "api-order-cancel": Row("POST", api(200), kwargs=_api_order, content_type=JSON),
+    # Anything else under /api/v1/ is the API's own JSON 404, whoever asks.
+    "api-not-found": Row("GET", everyone(404), kwargs=lambda w: {"rest": "no-such-thing"}),
     # CDS Hooks: discovery is open; the services need the EHR's signed JWT, which no
     # session or DRF token is (tests/ehr covers the JWT cases one by one).
     "cds-discovery": Row("GET", everyone(200)),

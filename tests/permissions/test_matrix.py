@@ -49,7 +49,9 @@ def request_as(actor: str, name: str, row: Row, world: World) -> Any:
     url = url_of(name, row, world)
     # Each actor acts on the same objects: undo whatever the previous one changed.
     with transaction.atomic():
-        if row.method == "POST":
+        if row.method == "POST" and row.content_type:
+            response = client.post(url, row.data(world), content_type=row.content_type)
+        elif row.method == "POST":
             response = client.post(url, row.data(world))
         else:
             response = client.get(url, row.data(world))
