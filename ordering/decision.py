@@ -50,6 +50,14 @@ PAEDIATRIC_AGE = 18
 RECORDED_OPTIONS = 20
 
 
+def patient_issuer(identifier_kind: str) -> str | None:
+    """The IssuerOfPatientID the PACS records for this kind of identifier (None: any)."""
+    value = (
+        settings.PATIENT_ISSUER_INS if identifier_kind == "ins" else settings.PATIENT_ISSUER_LOCAL
+    )
+    return value or None
+
+
 @dataclass(frozen=True)
 class PatientInput:
     """What the prescriber said of the patient. The identifier is used for the PACS
@@ -70,12 +78,7 @@ class PatientInput:
 
     @property
     def issuer(self) -> str | None:
-        value = (
-            settings.PATIENT_ISSUER_INS
-            if self.identifier_kind == "ins"
-            else settings.PATIENT_ISSUER_LOCAL
-        )
-        return value or None
+        return patient_issuer(self.identifier_kind)
 
     @property
     def reference(self) -> str:

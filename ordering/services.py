@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from guidelines.models import Procedure
 from imaging_cds.audit import audit_record
-from ordering.decision import PatientInput
+from ordering.decision import patient_issuer
 from ordering.models import Consultation, Order, OrderStatus
 from ordering.priors import priors_audit, priors_lookup
 from scheduling.availability import ProcedureNeed
@@ -72,9 +72,7 @@ def order_sign(
     # Signing forces a fresh look in the PACS, so the order is signed on current priors.
     priors = priors_lookup(
         patient_id=patient.identifier,
-        issuer=PatientInput(
-            patient.identifier, patient.identifier_kind, patient.birth_date, patient.sex, ""
-        ).issuer,
+        issuer=patient_issuer(patient.identifier_kind),
         today=timezone.localdate(),
         force_refresh=True,
     )
