@@ -17,25 +17,22 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from guidelines.context import PatientContext
 from guidelines.engine import Decision, Rating, evaluate, published_rule_set_compiled
 from guidelines.models import Procedure
 from imaging_cds.audit import audit_record
-from imaging_cds.pseudonym import pseudonymise
+from ordering.contract import ClinicalInput, PatientInput, age_in_years
 from ordering.models import Consultation
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
-    NOT_APPROPRIATE_MAX_SCORE,
     Ranking,
     RatedProcedure,
     SlotChoice,
     rank_options,
 )
+from ordering.record import ConsultationRecord, patient_context, rating_offerable
 from ordering.weights import weights_published
 from scheduling.availability import (
     AvailabilityResult,
-    OpenBore,
-    PatientConstraints,
     PatientLocation,
     ProcedureNeed,
     SlotOption,
@@ -45,44 +42,8 @@ from scheduling.geo import commune_lookup
 
 logger = logging.getLogger(__name__)
 
-PAEDIATRIC_AGE = 18
 # How many ranked options a consultation keeps in its record (the page may show more).
 RECORDED_OPTIONS = 20
-
-
-def patient_issuer(identifier_kind: str) -> str | None:
-    """The IssuerOfPatientID the PACS records for this kind of identifier (None: any)."""
-    value = (
-        settings.PATIENT_ISSUER_INS if identifier_kind == "ins" else settings.PATIENT_ISSUER_LOCAL
-    )
-    return value or None
-
-
-@dataclass(frozen=True)
-class PatientInput:
-    """What the prescriber said of the patient. The identifier is used for the PACS
-    query and kept on the order only; the consultation keeps its keyed hash."""
-
-    identifier: str
-    identifier_kind: str  # "ins" or "local"
-    birth_date: date
-    sex: str
-    postcode: str
-    pregnancy: str = "unknown"
-    weight_kg: float | None = None
-    egfr: float | None = None
-    mri_unsafe_implant: bool = False
-    contrast_allergy: bool = False
-    claustrophobia: bool = False
-    reduced_mobility: bool = False
-
-    @property
-    def issuer(self) -> str | None:
-        return patient_issuer(self.identifier_kind)
-
-    @property
-    def reference(self) -> str:
-        return pseudonymise(f"{self.identifier_kind}|{self.identifier}")
 
 
 @dataclass(frozen=True)
@@ -114,29 +75,6 @@ class DecisionOutcome:
     decision: Decision
     priors: PriorLookup
     options: Options
-
-
-def age_in_years(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def _context(
-    patient: PatientInput, red_flags: frozenset[str], priors: PriorLookup, today: date
-) -> PatientContext:
-    return PatientContext(
-        age_years=age_in_years(patient.birth_date, today),
-        sex=patient.sex,  # type: ignore[arg-type]  # validated by the form / serializer
-        pregnancy=patient.pregnancy,  # type: ignore[arg-type]
-        red_flags=red_flags,
-        egfr=patient.egfr,
-        mri_unsafe_implant=patient.mri_unsafe_implant,
-        contrast_allergy=patient.contrast_allergy,
-        claustrophobia=patient.claustrophobia,
-        weight_kg=patient.weight_kg,
-        reduced_mobility=patient.reduced_mobility,
-        prior_exams=priors.facts,
-        today=today,
-    )
 
 
 def _rating_record(rating: Rating) -> dict[str, Any]:
@@ -202,34 +140,27 @@ def _priors_record(priors: PriorLookup) -> dict[str, Any]:
     }
 
 
-def _worth_a_slot(rating: dict[str, Any]) -> bool:
-    # Contraindicated and "usually not appropriate" exams are listed, not offered slots.
-    return rating["category"] != "contraindicated" and rating["score"] > NOT_APPROPRIATE_MAX_SCORE
-
-
-def _needs(ratings: list[dict[str, Any]]) -> list[ProcedureNeed]:
-    codes = [r["procedure_code"] for r in ratings if _worth_a_slot(r)]
-    durations = dict(
-        Procedure.objects.filter(code__in=codes).values_list("code", "duration_minutes")
+def procedure_need(procedure: Procedure) -> ProcedureNeed:
+    """What scheduling must know of a catalogue exam to find or book a slot for it."""
+    return ProcedureNeed(
+        code=procedure.code,
+        modality=procedure.modality,
+        needs_contrast=procedure.contrast != "none",
+        duration_minutes=procedure.duration_minutes,
     )
-    return [
-        ProcedureNeed(
-            code=r["procedure_code"],
-            modality=r["modality"],
-            needs_contrast=r["contrast"] != "none",
-            duration_minutes=int(durations.get(r["procedure_code"], 20)),
-        )
-        for r in ratings
-        if _worth_a_slot(r)
-    ]
+
+
+def _needs(record: ConsultationRecord) -> list[ProcedureNeed]:
+    codes = [r["procedure_code"] for r in record.bookable()]
+    procedures = Procedure.objects.in_bulk(codes, field_name="code")
+    return [procedure_need(procedures[code]) for code in codes if code in procedures]
 
 
 def consultation_options(
     consultation: Consultation, filters: OptionFilters, *, now: datetime | None = None
 ) -> Options:
     """Free slots and the ranking for a recorded decision, under these filters."""
-    outputs, inputs = consultation.outputs, consultation.inputs
-    ratings: list[dict[str, Any]] = outputs.get("ratings", [])
+    record = ConsultationRecord(consultation)
     weights = weights_published()
     rated = [
         RatedProcedure(
@@ -239,13 +170,12 @@ def consultation_options(
             dose_class=r["dose_class"],
             redundant=r["redundancy"] is not None,
         )
-        for r in ratings
+        for r in record.ratings
     ]
-    needs = _needs(ratings)
-    if outputs.get("no_imaging_indicated") or not needs:
+    needs = _needs(record)
+    if record.no_imaging_indicated or not needs:
         return Options(None, rank_options(ratings=rated, slots=[], weights=weights))
-    patient = inputs["patient"]
-    commune = commune_lookup(postcode=patient["postcode"])
+    commune = commune_lookup(postcode=record.patient["postcode"])
     location = PatientLocation(
         latitude=commune.latitude if commune else 0.0,
         longitude=commune.longitude if commune else 0.0,
@@ -256,11 +186,8 @@ def consultation_options(
         not_before = datetime.combine(
             filters.not_before, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE)
         )
-    constraints = PatientConstraints(
-        weight_kg=patient.get("weight_kg"),
-        open_bore=OpenBore.PREFERRED if patient.get("claustrophobia") else OpenBore.NO,
-        paediatric=patient["age_years"] < PAEDIATRIC_AGE,
-        wheelchair=bool(patient.get("reduced_mobility")),
+    constraints = record.constraints(
+        # No postcode: no distance to sort by, so every centre is in range.
         max_distance_km=filters.max_distance_km if commune else 100_000.0,
         kinds=frozenset({"public"}) if filters.public_only else frozenset(),
         not_before=not_before,
@@ -293,12 +220,13 @@ def decision_make(
     *,
     prescriber: Any,
     patient: PatientInput,
-    indication_code: str,
-    red_flags: frozenset[str],
+    clinical: ClinicalInput,
     filters: OptionFilters,
     request: Any = None,
     force_prior_refresh: bool = False,
 ) -> DecisionOutcome:
+    """Rate, look up priors, find slots, rank, record. ``patient`` and ``clinical``
+    come from ordering.contract: every entry point has checked them the same way."""
     today = timezone.localdate()
     rules = published_rule_set_compiled()
     priors = priors_lookup(
@@ -307,18 +235,16 @@ def decision_make(
         today=today,
         force_refresh=force_prior_refresh,
     )
-    context = _context(patient, red_flags, priors, today)
-    decision = evaluate(indication_code, context, rules)
-    ratings = [_rating_record(r) for r in decision.ratings]
-    no_imaging = decision.guideline_applies and not any(_worth_a_slot(r) for r in ratings)
+    indication_code = clinical.indication_code
     inputs = {
         "indication_code": indication_code,
-        "red_flags": sorted(red_flags),
+        "red_flags": sorted(clinical.red_flags),
+        "red_flags_absent": sorted(clinical.red_flags_absent),
         "patient": {
             # No identifier, no name, no birth date: age is enough for every rule.
-            "age_years": context.age_years,
-            "sex": context.sex,
-            "pregnancy": context.pregnancy,
+            "age_years": age_in_years(patient.birth_date, today),
+            "sex": patient.sex,
+            "pregnancy": patient.pregnancy,
             "postcode": patient.postcode,
             "weight_kg": patient.weight_kg,
             "egfr": patient.egfr,
@@ -329,6 +255,9 @@ def decision_make(
         },
         "filters": filters.as_dict(),
     }
+    decision = evaluate(indication_code, patient_context(inputs, priors.facts, today), rules)
+    ratings = [_rating_record(r) for r in decision.ratings]
+    no_imaging = decision.guideline_applies and not any(rating_offerable(r) for r in ratings)
     outputs: dict[str, Any] = {
         "status": decision.status,
         "reason_fr": decision.reason_fr,

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ordering.decision import OptionFilters, PatientInput
-from scheduling.geo import commune_lookup
+from ordering.contract import InputError, PatientInput, patient_validate
+from ordering.decision import OptionFilters
 from scheduling.models import Centre
-
-_INS_RE = re.compile(r"^[12][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2[AB]|[0-9]{2})[0-9]{6}[0-9]{2}$")
-_LOCAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$")
-
-
-def ins_is_valid(value: str) -> bool:
-    """The INS is the NIR: 13 characters and a 2-digit key, 97 - (number mod 97).
-    Corsica's 2A/2B count as 19/18 for the key."""
-    if not _INS_RE.match(value):
-        return False
-    body = value[:13].replace("2A", "19").replace("2B", "18")
-    return 97 - int(body) % 97 == int(value[13:])
 
 
 class PatientForm(forms.Form):
@@ -43,6 +28,7 @@ class PatientForm(forms.Form):
     postcode = forms.CharField(
         label=_("Postcode of residence"),
         max_length=5,
+        required=False,
         help_text=_("Five digits; used to compute distances."),
     )
     pregnancy = forms.ChoiceField(
@@ -50,78 +36,45 @@ class PatientForm(forms.Form):
         choices=[("no", _("No")), ("yes", _("Yes")), ("unknown", _("Unknown"))],
         initial="unknown",
     )
-    weight_kg = forms.DecimalField(
-        label=_("Weight (kg)"), required=False, min_value=1, max_value=350, decimal_places=1
-    )
-    egfr = forms.DecimalField(
-        label=_("eGFR (mL/min/1.73 m²)"),
-        required=False,
-        min_value=1,
-        max_value=200,
-        decimal_places=1,
-    )
+    # Ranges and every other rule are ordering.contract's, shared with the REST API
+    # and CDS Hooks; the fields only parse.
+    weight_kg = forms.FloatField(label=_("Weight (kg)"), required=False)
+    egfr = forms.FloatField(label=_("eGFR (mL/min/1.73 m²)"), required=False)
     mri_unsafe_implant = forms.BooleanField(label=_("MRI-unsafe implant"), required=False)
     contrast_allergy = forms.BooleanField(label=_("Contrast agent allergy"), required=False)
     claustrophobia = forms.BooleanField(label=_("Claustrophobia"), required=False)
     reduced_mobility = forms.BooleanField(label=_("Reduced mobility (wheelchair)"), required=False)
 
-    def clean_identifier(self) -> str:
-        return "".join(str(self.cleaned_data["identifier"]).split()).upper()
-
-    def clean_birth_date(self) -> date:
-        born: date = self.cleaned_data["birth_date"]
-        today = timezone.localdate()
-        if born > today:
-            raise forms.ValidationError(_("The birth date is in the future."))
-        if today.year - born.year > 120:
-            raise forms.ValidationError(_("The birth date is more than 120 years ago."))
-        return born
-
-    def clean_postcode(self) -> str:
-        value = str(self.cleaned_data["postcode"]).strip()
-        if not re.fullmatch(r"[0-9]{5}|2[AB][0-9]{3}", value):
-            raise forms.ValidationError(_("A French postcode has five digits."))
-        if commune_lookup(postcode=value) is None:
-            raise forms.ValidationError(
-                _("This postcode is outside the territory served: distances cannot be computed.")
-            )
-        return value
+    checked: PatientInput | None = None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        kind, identifier = data.get("identifier_kind"), data.get("identifier")
-        if identifier:
-            if kind == "ins" and not ins_is_valid(identifier):
-                self.add_error(
-                    "identifier",
-                    _("This is not a valid INS: 15 characters whose last two are the key."),
-                )
-            elif kind == "local" and not _LOCAL_ID_RE.match(identifier):
-                self.add_error(
-                    "identifier",
-                    _("A local identifier has 3 to 40 letters, digits, dots, dashes, underscores."),
-                )
-        if data.get("sex") == "M" and data.get("pregnancy") == "yes":
-            self.add_error("pregnancy", _("Pregnancy cannot be 'yes' for a male patient."))
+        try:
+            self.checked = patient_validate(
+                identifier=data.get("identifier"),
+                identifier_kind=data.get("identifier_kind"),
+                birth_date=data.get("birth_date"),
+                sex=data.get("sex"),
+                postcode=data.get("postcode"),
+                pregnancy=data.get("pregnancy"),
+                weight_kg=data.get("weight_kg"),
+                egfr=data.get("egfr"),
+                mri_unsafe_implant=bool(data.get("mri_unsafe_implant")),
+                contrast_allergy=bool(data.get("contrast_allergy")),
+                claustrophobia=bool(data.get("claustrophobia")),
+                reduced_mobility=bool(data.get("reduced_mobility")),
+            )
+        except InputError as error:
+            for name, messages in error.errors.items():
+                if name in self.errors:  # the field's own parse error says it already
+                    continue
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
         return data
 
     def to_patient_input(self) -> PatientInput:
-        data = self.cleaned_data
-        weight, egfr = data.get("weight_kg"), data.get("egfr")
-        return PatientInput(
-            identifier=data["identifier"],
-            identifier_kind=data["identifier_kind"],
-            birth_date=data["birth_date"],
-            sex=data["sex"],
-            postcode=data["postcode"],
-            pregnancy=data["pregnancy"],
-            weight_kg=float(weight) if weight is not None else None,
-            egfr=float(egfr) if egfr is not None else None,
-            mri_unsafe_implant=bool(data.get("mri_unsafe_implant")),
-            contrast_allergy=bool(data.get("contrast_allergy")),
-            claustrophobia=bool(data.get("claustrophobia")),
-            reduced_mobility=bool(data.get("reduced_mobility")),
-        )
+        assert self.checked is not None, "call is_valid() first"
+        return self.checked
 
 
 class FilterForm(forms.Form):

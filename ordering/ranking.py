@@ -17,6 +17,11 @@ CONTRAINDICATED = "contraindicated"
 NOT_APPROPRIATE_MAX_SCORE = 3
 
 
+def not_appropriate(category: str, score: int) -> bool:
+    """The one rule for "not worth a slot": contraindicated, or scoring 1–3."""
+    return category == CONTRAINDICATED or score <= NOT_APPROPRIATE_MAX_SCORE
+
+
 @dataclass(frozen=True)
 class Weights:
     """How much each term counts, in points. Versioned; editors change them."""
@@ -154,9 +159,7 @@ def rank_options(
                 )
             )
     options.sort(key=_sort_key)
-    no_imaging = bool(ratings) and all(
-        r.category == CONTRAINDICATED or r.score <= NOT_APPROPRIATE_MAX_SCORE for r in ratings
-    )
+    no_imaging = bool(ratings) and all(not_appropriate(r.category, r.score) for r in ratings)
     return Ranking(
         options=options, weights_version=weights.version, no_imaging_indicated=no_imaging
     )

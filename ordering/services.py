@@ -12,40 +12,30 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from guidelines.models import Procedure
+from guidelines.engine import evaluate, published_rule_set_compiled
+from guidelines.models import Category, Procedure
 from imaging_cds.audit import audit_record
-from ordering.decision import patient_issuer
+from ordering.contract import age_in_years, patient_issuer, patient_reference
+from ordering.decision import procedure_need
 from ordering.models import Consultation, Order, OrderStatus
-from ordering.priors import priors_audit, priors_lookup
-from scheduling.availability import ProcedureNeed
+from ordering.priors import PriorLookup, priors_audit, priors_lookup
+from ordering.ranking import not_appropriate
+from ordering.record import ConsultationRecord, localised
 from scheduling.services.booking import SlotHold, booking_cancel, slot_book, slot_hold
-
-
-def procedure_need(procedure: Procedure) -> ProcedureNeed:
-    return ProcedureNeed(
-        code=procedure.code,
-        modality=procedure.modality,
-        needs_contrast=procedure.contrast != "none",
-        duration_minutes=procedure.duration_minutes,
-    )
 
 
 def order_slot_hold(
     *, consultation: Consultation, slot_id: int, procedure_code: str, user: Any
 ) -> SlotHold:
-    procedure = _offered_procedure(consultation, procedure_code)
-    return slot_hold(slot_id=slot_id, user=user, procedure=procedure_need(procedure))
-
-
-def _offered_procedure(consultation: Consultation, procedure_code: str) -> Procedure:
-    offered = {
-        r["procedure_code"]
-        for r in consultation.outputs.get("ratings", [])
-        if r["category"] != "contraindicated"
-    }
-    if procedure_code not in offered:
-        raise ValidationError(_("This exam is not one of the options offered."), code="invalid")
-    return Procedure.objects.get(code=procedure_code)
+    record = ConsultationRecord(consultation)
+    record.offered_rating(procedure_code)
+    procedure = Procedure.objects.get(code=procedure_code)
+    return slot_hold(
+        slot_id=slot_id,
+        user=user,
+        procedure=procedure_need(procedure),
+        constraints=record.constraints(),
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +44,76 @@ class PatientIdentity:
     identifier_kind: str
     birth_date: date
     sex: str
+
+
+class DecisionChangedError(ValidationError):
+    """The fresh look in the PACS at signing changes the rating of the exam: nothing is
+    signed. ``alternatives`` are the exams still worth booking, best first."""
+
+    def __init__(self, message: str, alternatives: list[dict[str, Any]]) -> None:
+        super().__init__(message, code="decision_changed")
+        self.alternatives = alternatives
+
+
+def _identity_check(consultation: Consultation, identity: PatientIdentity) -> None:
+    """The order is signed for the patient the decision was made for: the same keyed
+    pseudonym, and the same sex and age as recorded then."""
+    recorded = ConsultationRecord(consultation).patient
+    same = (
+        patient_reference(identity.identifier_kind, identity.identifier) == consultation.patient_ref
+        and identity.sex == recorded.get("sex")
+        and age_in_years(identity.birth_date, timezone.localdate(consultation.created_at))
+        == recorded.get("age_years")
+    )
+    if not same:
+        raise ValidationError(
+            _("This patient is not the one the decision was made for: start a new order."),
+            code="identity_mismatch",
+        )
+
+
+def _rerated(record: ConsultationRecord, procedure_code: str, priors: PriorLookup) -> None:
+    """Rate the exam again on the prior exams found now; refuse what has become
+    contraindicated, not worth booking or redundant since the decision."""
+    before = record.offered_rating(procedure_code)
+    decision = evaluate(
+        record.indication_code,
+        record.context(priors.facts, timezone.localdate()),
+        published_rule_set_compiled(),
+    )
+    now = next((r for r in decision.ratings if r.procedure.code == procedure_code), None)
+    alternatives = [
+        {
+            "procedure_code": r.procedure.code,
+            "label_fr": r.procedure.label_fr,
+            "label_en": r.procedure.label_en,
+            "category": r.category,
+            "score": r.score,
+        }
+        for r in decision.ratings
+        if r.procedure.code != procedure_code
+        and r.redundancy is None
+        and not not_appropriate(r.category, r.score)
+    ]
+    if now is None or not_appropriate(now.category, now.score):
+        reason = (
+            "; ".join(localised(f, "reason") for f in now.contraindications)
+            if now is not None
+            else ""
+        )
+        category = Category(now.category).label if now is not None else _("not rated")
+        raise DecisionChangedError(
+            _("Since the decision, this exam has become: %(category)s. %(reason)s")
+            % {"category": category, "reason": reason},
+            alternatives,
+        )
+    if now.redundancy is not None and before.get("redundancy") is None:
+        message = localised(now.redundancy, "message")
+        raise DecisionChangedError(
+            _("A prior exam was found in the PACS since the decision: %(message)s")
+            % {"message": message},
+            alternatives,
+        )
 
 
 @sensitive_variables("patient", "order")
@@ -66,10 +126,16 @@ def order_sign(
     user: Any,
     request: Any = None,
 ) -> Order:
-    """Book the slot and sign the order together: both or neither. Raises
-    scheduling's SlotTakenError (with the next free slots) if the slot is gone."""
-    procedure = _offered_procedure(consultation, procedure_code)
-    # Signing forces a fresh look in the PACS, so the order is signed on current priors.
+    """Sign what was decided, for whom it was decided: the same patient, an exam the
+    decision offers, a slot that can perform it, and a rating that still holds on the
+    prior exams the PACS has now. Booking and signing happen together (both or
+    neither). Raises ValidationError (identity_mismatch, not_offered,
+    slot_unsuitable), DecisionChangedError, or scheduling's SlotTakenError (with the
+    next free slots) if the slot is gone."""
+    _identity_check(consultation, patient)
+    record = ConsultationRecord(consultation)
+    record.offered_rating(procedure_code)
+    procedure = Procedure.objects.get(code=procedure_code)
     priors = priors_lookup(
         patient_id=patient.identifier,
         issuer=patient_issuer(patient.identifier_kind),
@@ -77,11 +143,25 @@ def order_sign(
         force_refresh=True,
     )
     priors_audit(priors, patient_ref=consultation.patient_ref, user=user, request=request)
+    try:
+        _rerated(record, procedure_code, priors)
+    except DecisionChangedError as changed:
+        audit_record(
+            action="order.sign_refused",
+            request=request,
+            user=user,
+            object_type="consultation",
+            object_id=consultation.pk,
+            patient_ref=consultation.patient_ref,
+            detail={"procedure": procedure_code, "prior_status_at_signing": str(priors.status)},
+        )
+        raise changed
     with transaction.atomic():
         booking = slot_book(
             slot_id=slot_id,
             user=user,
             procedure=procedure_need(procedure),
+            constraints=record.constraints(),
             reference=str(consultation.pk),
             patient_ref=consultation.patient_ref,
         )

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,10 +20,25 @@ from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.resolve import resolve
 from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
+from ordering.contract import InputError, clinical_validate
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
-from ordering.models import Consultation, Order, RankingWeightSet
-from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
+from ordering.models import Consultation, RankingWeightSet
+from ordering.record import ConsultationRecord
+from ordering.selectors import (
+    consultation_get,
+    consultation_read,
+    order_get,
+    order_read,
+    orders_of,
+)
+from ordering.services import (
+    DecisionChangedError,
+    PatientIdentity,
+    order_cancel,
+    order_sign,
+    order_slot_hold,
+)
 from ordering.weights import WEIGHT_NAMES, weights_publish, weights_published
 from scheduling.models import Centre
 from scheduling.services.booking import SlotTakenError
@@ -33,46 +47,6 @@ from scheduling.services.booking import SlotTakenError
 # the signature: the consultation itself keeps only a keyed hash of it.
 SESSION_KEY = "ordering.pending_identities"
 SLOTS_PER_EXAM = 4
-
-
-def _get_consultation_for_user(request: HttpRequest, consultation_id: uuid.UUID) -> Consultation:
-    consultation = Consultation.objects.filter(
-        pk=consultation_id, prescriber_id=request.user.pk
-    ).first()
-    if consultation is None:  # someone else's or none: the same answer, nothing to learn
-        raise Http404
-    return consultation
-
-
-def _get_consultation_to_read(request: HttpRequest, consultation_id: uuid.UUID) -> Consultation:
-    """The prescriber's own consultation, or one an EHR made through CDS Hooks: the
-    card's link carries its unguessable id to the prescriber at the EHR, who reads the
-    options here (signing stays in the EHR: the identity is not in this session)."""
-    consultation = (
-        Consultation.objects.filter(pk=consultation_id)
-        .filter(
-            Q(prescriber_id=request.user.pk)
-            | Q(prescriber__ehr_clients__active=True, cds_cards__isnull=False)
-        )
-        .distinct()
-        .first()
-    )
-    if consultation is None:
-        raise Http404
-    return consultation
-
-
-def _get_order_for_user(request: HttpRequest, order_id: uuid.UUID) -> Order:
-    order = (
-        Order.objects.select_related(
-            "procedure", "consultation", "booking__slot__equipment__centre"
-        )
-        .filter(pk=order_id, prescriber_id=request.user.pk)
-        .first()
-    )
-    if order is None:
-        raise Http404
-    return order
 
 
 def _indication_choices(query: str) -> list[Any]:
@@ -108,22 +82,21 @@ def order_new(request: HttpRequest) -> HttpResponse:
     indication_code = request.POST.get("indication_code", "")
     indication_query = request.POST.get("indication_query", "")
     red_flags = frozenset(request.POST.getlist("red_flags"))
-    indication_error = ""
+    clinical_errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        if not indication_code or not _indication_exists(indication_code):
-            indication_error = _("Choose the clinical indication from the list.")
-        form_ok = form.is_valid()
-        if form_ok and not indication_error:
-            allowed = {flag["code"] for flag in _red_flags_for(indication_code)}
+        try:
+            clinical = clinical_validate(indication_code=indication_code, red_flags=red_flags)
+        except InputError as error:
+            clinical_errors = error.errors
+        if form.is_valid() and not clinical_errors:
+            patient = form.to_patient_input()
             outcome = decision_make(
                 prescriber=request.user,
-                patient=form.to_patient_input(),
-                indication_code=indication_code,
-                red_flags=frozenset(red_flags & allowed),
+                patient=patient,
+                clinical=clinical,
                 filters=OptionFilters(),
                 request=request,
             )
-            patient = form.to_patient_input()
             pending = request.session.get(SESSION_KEY, {})
             pending[str(outcome.consultation.pk)] = {
                 "identifier": patient.identifier,
@@ -137,20 +110,14 @@ def order_new(request: HttpRequest) -> HttpResponse:
         "form": form,
         "indication_code": indication_code,
         "indication_query": indication_query,
-        "indication_error": indication_error,
+        "indication_error": " ".join(clinical_errors.get("indication_code", [])),
+        "red_flags_error": " ".join(clinical_errors.get("red_flags", [])),
         "choices": _indication_choices(indication_query) if indication_query else [],
         "red_flags": _red_flags_for(indication_code) if indication_code else [],
         "checked_flags": red_flags,
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "ordering/new.html", context, status=status)
-
-
-def _indication_exists(code: str) -> bool:
-    try:
-        return code in published_rule_set_compiled().entries
-    except NoPublishedRuleSet:
-        return False
 
 
 @require_GET
@@ -202,10 +169,10 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
     if filters.centre_id is not None:
         found.add(filters.centre_id)
     filters_form.fields["centre"].queryset = Centre.objects.filter(pk__in=found).order_by("name")  # type: ignore[attr-defined]
-    ratings = {r["procedure_code"]: r for r in consultation.outputs.get("ratings", [])}
+    record = ConsultationRecord(consultation)
     groups = _grouped(options)
     for group in groups:
-        group["rating"] = ratings.get(group["code"])
+        group["rating"] = record.rating(group["code"])
     return {
         "consultation": consultation,
         "filters_form": filters_form,
@@ -218,18 +185,13 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
 @require_GET
 @role_required(Role.PRESCRIBER)
 def consultation_page(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
-    consultation = _get_consultation_to_read(request, consultation_id)
+    consultation = consultation_read(
+        request=request, consultation_id=consultation_id, via_card=True
+    )
     filters_form = FilterForm(request.GET or None)
     context = _options_context(consultation, filters_form)
     context["indication"] = _indication_label(consultation.indication_code)
     context["can_sign"] = str(consultation.pk) in request.session.get(SESSION_KEY, {})
-    audit_record(
-        action="consultation.read",
-        request=request,
-        object_type="consultation",
-        object_id=consultation.pk,
-        patient_ref=consultation.patient_ref,
-    )
     template = "ordering/consultation.html"
     if getattr(request, "htmx", False) and request.GET.get("partial") == "options":
         template += "#options"
@@ -246,7 +208,7 @@ def _slot_and_exam(request: HttpRequest) -> tuple[int, str]:
 @require_POST
 @role_required(Role.PRESCRIBER)
 def slot_hold_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
-    consultation = _get_consultation_for_user(request, consultation_id)
+    consultation = consultation_get(user=request.user, consultation_id=consultation_id)
     slot_id, procedure_code = _slot_and_exam(request)
     context: dict[str, Any] = {"consultation": consultation, "procedure_code": procedure_code}
     try:
@@ -277,7 +239,7 @@ def _slot_summary(slot_id: int) -> Any:
 @require_POST
 @role_required(Role.PRESCRIBER)
 def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
-    consultation = _get_consultation_for_user(request, consultation_id)
+    consultation = consultation_get(user=request.user, consultation_id=consultation_id)
     slot_id, procedure_code = _slot_and_exam(request)
     pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
     context: dict[str, Any] = {"consultation": consultation, "procedure_code": procedure_code}
@@ -304,6 +266,13 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
     except SlotTakenError as taken:
         context.update(taken=taken, alternatives=taken.alternatives)
         return render(request, "ordering/_confirm.html", context, status=409)
+    except DecisionChangedError as changed:
+        context.update(
+            error=" ".join(changed.messages),
+            changed=True,
+            changed_alternatives=changed.alternatives,
+        )
+        return render(request, "ordering/_confirm.html", context, status=409)
     except ValidationError as error:
         context["error"] = " ".join(error.messages)
         return render(request, "ordering/_confirm.html", context, status=400)
@@ -319,22 +288,8 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
 @require_GET
 @role_required(Role.PRESCRIBER)
 def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
-    order = _get_order_for_user(request, order_id)
-    audit_record(
-        action="order.read",
-        request=request,
-        object_type="order",
-        object_id=order.pk,
-        patient_ref=order.consultation.patient_ref,
-    )
-    rating = next(
-        (
-            r
-            for r in order.consultation.outputs.get("ratings", [])
-            if r["procedure_code"] == order.procedure.code
-        ),
-        None,
-    )
+    order = order_read(request=request, order_id=order_id)
+    rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
     return render(
         request,
         "ordering/order.html",
@@ -349,18 +304,14 @@ def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
 @require_GET
 @role_required(Role.PRESCRIBER)
 def order_list(request: HttpRequest) -> HttpResponse:
-    orders = (
-        Order.objects.filter(prescriber_id=request.user.pk)
-        .select_related("procedure", "booking__slot__equipment__centre")
-        .order_by("-signed_at")[:200]
-    )
+    orders = orders_of(request.user).order_by("-signed_at")[:200]
     return render(request, "ordering/orders.html", {"orders": orders})
 
 
 @require_POST
 @role_required(Role.PRESCRIBER)
 def order_cancel_view(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
-    order = _get_order_for_user(request, order_id)
+    order = order_get(user=request.user, order_id=order_id)
     order_cancel(order=order, user=request.user, request=request)
     messages.success(request, _("The order is cancelled and the slot released."))
     return redirect("ordering:order", order_id=order.pk)

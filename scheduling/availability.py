@@ -112,7 +112,7 @@ class AvailabilityResult:
     procedures_without_options: tuple[str, ...] = field(default=())
 
 
-def _machine_fits(
+def machine_fits(
     machine: MachineFacts, need: ProcedureNeed, constraints: PatientConstraints
 ) -> tuple[bool, tuple[str, ...]]:
     if machine.procedure_codes and need.code not in machine.procedure_codes:
@@ -152,7 +152,7 @@ def _options_from_entry(
         return []
     fitting = {}
     for machine in entry.machines.values():
-        ok, unmet = _machine_fits(machine, need, constraints)
+        ok, unmet = machine_fits(machine, need, constraints)
         if ok:
             fitting[machine.id] = (machine, unmet)
     if not fitting:

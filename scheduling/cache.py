@@ -65,6 +65,20 @@ class MachineFacts(NamedTuple):
     procedure_codes: tuple[str, ...]
 
 
+def machine_facts(machine: Equipment) -> MachineFacts:
+    return MachineFacts(
+        machine.pk,
+        machine.name,
+        machine.open_bore,
+        machine.wide_bore,
+        machine.table_max_weight_kg,
+        machine.paediatric,
+        machine.contrast_injection,
+        machine.sedation,
+        tuple(machine.procedure_codes),
+    )
+
+
 # (start timestamp, end timestamp, slot id, equipment id): plain tuples, the
 # bulk of every entry, are the cheapest thing to unpickle.
 SlotTuple = tuple[float, float, int, int]
@@ -177,17 +191,7 @@ def entries_build(
                 slots=[],
             )
         entry = entries[key]
-        entry.machines[machine.pk] = MachineFacts(
-            machine.pk,
-            machine.name,
-            machine.open_bore,
-            machine.wide_bore,
-            machine.table_max_weight_kg,
-            machine.paediatric,
-            machine.contrast_injection,
-            machine.sedation,
-            tuple(machine.procedure_codes),
-        )
+        entry.machines[machine.pk] = machine_facts(machine)
         entry.slots.extend(slots_by_machine.get(machine.pk, []))
     for entry in entries.values():
         entry.slots.sort()

@@ -19,5 +19,13 @@ TEST_INS = "185077512345608"
 # Identifiers that tests of the audit trail and the permission matrix use.
 OTHER_TEST_IDENTIFIERS = ["AUDITPAT01", "AUDITPAT02", "MATRIX01", "MATRIX02"]
 
-PATIENT_IDENTIFIERS: list[str] = [TEST_INS, *OTHER_TEST_IDENTIFIERS, *(p["id"] for p in _DEMO)]
+# Patients who get a prior exam in the PACS between the decision and the signature.
+NEW_PRIOR_PATIENTS = ["NEWPRIOR01", "NEWPRIOR02"]
+
+PATIENT_IDENTIFIERS: list[str] = [
+    TEST_INS,
+    *OTHER_TEST_IDENTIFIERS,
+    *NEW_PRIOR_PATIENTS,
+    *(p["id"] for p in _DEMO),
+]
 PATIENT_NAMES: list[str] = [p["name"].split("^")[0] for p in _DEMO]

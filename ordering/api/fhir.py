@@ -4,11 +4,10 @@ are FHIR OperationOutcomes, not the REST API's JSON error."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema
@@ -18,6 +17,8 @@ from rest_framework.views import APIView
 
 from ordering.cds.cards import OrderRating, code_system_url, pama_code, rating_extensions
 from ordering.models import Order, OrderStatus
+from ordering.record import ConsultationRecord
+from ordering.selectors import order_read
 from scheduling.models import Slot, SlotStatus
 
 FHIR_JSON = "application/fhir+json"
@@ -44,14 +45,7 @@ class _FhirApi(APIView):
 
 def service_request(order: Order) -> dict[str, Any]:
     consultation = order.consultation
-    rating = next(
-        (
-            r
-            for r in consultation.outputs.get("ratings", [])
-            if r["procedure_code"] == order.procedure.code
-        ),
-        None,
-    )
+    rating = ConsultationRecord(consultation).rating(order.procedure.code)
     order_rating = OrderRating(
         pama_code(rating["category"], rating["score"]) if rating else "no-criteria-apply",
         rating["category"] if rating else "",
@@ -87,15 +81,9 @@ class ServiceRequestReadApi(_FhirApi):
     @extend_schema(exclude=True)
     def get(self, request: Request, order_id: str) -> Any:
         try:
-            key = uuid.UUID(order_id)
-        except ValueError:
-            return operation_outcome(404, "not-found", "No such ServiceRequest.")
-        order = (
-            Order.objects.select_related("procedure", "consultation", "booking__slot")
-            .filter(pk=key, prescriber_id=request.user.pk)
-            .first()
-        )
-        if order is None:
+            # The resource carries the patient's identifier: an audited read.
+            order = order_read(request=request, order_id=order_id)
+        except Http404:
             return operation_outcome(404, "not-found", "No such ServiceRequest.")
         return Response(service_request(order), content_type=FHIR_JSON)
 

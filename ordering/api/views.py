@@ -4,14 +4,12 @@ and serialises (HackSoft style). Decision logic lives in the stages, not here.""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -19,19 +17,35 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
-from guidelines.models import Procedure
+from guidelines.models import Indication, Procedure
 from guidelines.resolve import resolve
 from ordering.api.errors import error_responses
+from ordering.contract import (
+    EGFR_MAX,
+    EGFR_MIN,
+    PATIENT_FIELDS,
+    WEIGHT_KG_MAX,
+    WEIGHT_KG_MIN,
+    InputError,
+    decision_input_validate,
+)
 from ordering.decision import (
     RECORDED_OPTIONS,
     OptionFilters,
     Options,
-    PatientInput,
     consultation_options,
     decision_make,
 )
 from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order
-from ordering.services import PatientIdentity, order_cancel, order_sign, order_slot_hold
+from ordering.record import ConsultationRecord
+from ordering.selectors import consultation_get, consultation_read, order_get, order_read
+from ordering.services import (
+    DecisionChangedError,
+    PatientIdentity,
+    order_cancel,
+    order_sign,
+    order_slot_hold,
+)
 from scheduling.services.booking import SlotTakenError
 
 
@@ -96,29 +110,24 @@ class PingApi(APIView):
         return Response({"ok": True})
 
 
-# --- Selectors: an API client sees only what it made ---------------------------------
-
-
-def _consultation_for(request: Request, consultation_id: Any) -> Consultation:
-    found = Consultation.objects.filter(pk=consultation_id, prescriber_id=request.user.pk).first()
-    if found is None:  # another client's or none: the same 404
-        raise NotFound
-    return found
-
-
-def _order_for(request: Request, order_id: Any) -> Order:
-    found = (
-        Order.objects.select_related("procedure", "consultation", "booking__slot")
-        .filter(pk=order_id, prescriber_id=request.user.pk)
-        .first()
-    )
-    if found is None:
-        raise NotFound
-    return found
-
-
 def _validation(error: DjangoValidationError) -> serializers.ValidationError:
-    return serializers.ValidationError({"non_field_errors": error.messages})
+    """A service's refusal as the API's 400, on the field it is about when it is one."""
+    fields = {
+        "identity_mismatch": "patient_identifier",
+        "not_offered": "procedure_code",
+        "slot_unsuitable": "slot_id",
+    }
+    name = fields.get(str(getattr(error, "code", "")), "non_field_errors")
+    return serializers.ValidationError({name: error.messages})
+
+
+def _contract_errors(error: InputError) -> serializers.ValidationError:
+    """The contract's field names as this API nests them: the patient's under "patient"."""
+    patient = {k: v for k, v in error.errors.items() if k in PATIENT_FIELDS}
+    body: dict[str, Any] = {k: v for k, v in error.errors.items() if k not in PATIENT_FIELDS}
+    if patient:
+        body["patient"] = patient
+    return serializers.ValidationError(body)
 
 
 class _Rating(serializers.Serializer[dict[str, Any]]):
@@ -189,10 +198,20 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
     }
 
 
+@extend_schema_serializer(component_name="RedFlag")
+class _RedFlag(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField()
+    label_fr = serializers.CharField()
+    label_en = serializers.CharField()
+
+
 class IndicationSearchApi(APIView):
+    """The indications of the published rule set, each with the red-flag codes
+    `evaluate` accepts for it; with `q`, those matching the words, best first."""
+
     @extend_schema_serializer(component_name="IndicationSearchInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
-        q = serializers.CharField(max_length=200)
+        q = serializers.CharField(max_length=200, required=False)
 
     @extend_schema_serializer(component_name="IndicationSearchOutput")
     class OutputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -200,7 +219,8 @@ class IndicationSearchApi(APIView):
         label_fr = serializers.CharField()
         label_en = serializers.CharField()
         score = serializers.FloatField()
-        matched = serializers.CharField()
+        matched = serializers.CharField(allow_blank=True)
+        red_flags = _RedFlag(many=True)
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -210,42 +230,54 @@ class IndicationSearchApi(APIView):
     def get(self, request: Request) -> Response:
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        words = query.validated_data.get("q", "")
         try:
-            found = resolve(query.validated_data["q"], published_rule_set_compiled())
+            rules = published_rule_set_compiled()
         except NoPublishedRuleSet:
-            found = []
+            return Response([])
+        if words:
+            found = [(c.code, c.score, c.matched) for c in resolve(words, rules)]
+        else:
+            found = [(code, 1.0, "") for code in sorted(rules.entries)]
+        flags = dict(
+            Indication.objects.filter(code__in=[code for code, _, _ in found]).values_list(
+                "code", "red_flags"
+            )
+        )
         rows = [
             {
-                "code": c.code,
-                "label_fr": c.indication.label_fr,
-                "label_en": c.indication.label_en,
-                "score": c.score,
-                "matched": c.matched,
+                "code": code,
+                "label_fr": rules.entries[code].indication.label_fr,
+                "label_en": rules.entries[code].indication.label_en,
+                "score": score,
+                "matched": matched,
+                "red_flags": flags.get(code) or [],
             }
-            for c in found
+            for code, score, matched in found
         ]
         return Response(self.OutputSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
 
 class _PatientIn(serializers.Serializer[dict[str, Any]]):
+    """Types only: every rule on the values is ordering.contract's, shared with the
+    prescriber page and CDS Hooks, so a bad value gets the same message everywhere."""
+
     identifier = serializers.CharField(max_length=40, allow_blank=True)
     identifier_kind = serializers.ChoiceField(choices=["ins", "local"])
     birth_date = serializers.DateField()
     sex = serializers.ChoiceField(choices=["F", "M", "U"])
-    postcode = serializers.RegexField(r"^[0-9AB]{5}$")
+    postcode = serializers.CharField(max_length=10, required=False, allow_blank=True)
     pregnancy = serializers.ChoiceField(choices=["yes", "no", "unknown"], default="unknown")
-    weight_kg = serializers.FloatField(min_value=0.5, max_value=400, required=False)
-    egfr = serializers.FloatField(min_value=0, max_value=200, required=False)
+    weight_kg = serializers.FloatField(
+        required=False, help_text=f"{WEIGHT_KG_MIN:g} to {WEIGHT_KG_MAX:g} kg"
+    )
+    egfr = serializers.FloatField(
+        required=False, help_text=f"{EGFR_MIN:g} to {EGFR_MAX:g} mL/min/1.73 m²"
+    )
     mri_unsafe_implant = serializers.BooleanField(default=False)
     contrast_allergy = serializers.BooleanField(default=False)
     claustrophobia = serializers.BooleanField(default=False)
     reduced_mobility = serializers.BooleanField(default=False)
-
-    def validate_birth_date(self, value: date) -> date:
-        today = timezone.localdate()
-        if value > today or value.year < today.year - 130:
-            raise serializers.ValidationError("The birth date is not plausible.")
-        return value
 
 
 class EvaluateApi(APIView):
@@ -254,9 +286,18 @@ class EvaluateApi(APIView):
     @extend_schema_serializer(component_name="EvaluateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         patient = _PatientIn()
-        indication_code = serializers.CharField(max_length=80)
+        indication_code = serializers.CharField(
+            max_length=80, help_text="A code from GET /api/v1/indications."
+        )
         red_flags = serializers.ListField(
-            child=serializers.CharField(max_length=80), default=list, max_length=30
+            child=serializers.CharField(max_length=80),
+            default=list,
+            help_text="Red flags present: codes the indication lists (GET /api/v1/indications).",
+        )
+        red_flags_absent = serializers.ListField(
+            child=serializers.CharField(max_length=80),
+            default=list,
+            help_text="Red flags the prescriber states absent (kept in the record).",
         )
         max_distance_km = serializers.FloatField(min_value=1, max_value=1000, default=60.0)
         public_only = serializers.BooleanField(default=False)
@@ -270,13 +311,19 @@ class EvaluateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        patient = PatientInput(**values["patient"])
-        # Unknown indication codes are a rated "no guideline applies", not an error.
+        try:
+            checked = decision_input_validate(
+                patient=values["patient"],
+                indication_code=values["indication_code"],
+                red_flags=values["red_flags"],
+                red_flags_absent=values["red_flags_absent"],
+            )
+        except InputError as error:
+            raise _contract_errors(error) from None
         outcome = decision_make(
             prescriber=request.user,
-            patient=patient,
-            indication_code=values["indication_code"],
-            red_flags=frozenset(values["red_flags"]),
+            patient=checked.patient,
+            clinical=checked.clinical,
             filters=OptionFilters(
                 max_distance_km=values["max_distance_km"], public_only=values["public_only"]
             ),
@@ -292,7 +339,7 @@ class ConsultationDetailApi(APIView):
         operation_id="consultations_read",
     )
     def get(self, request: Request, consultation_id: uuid.UUID) -> Response:
-        consultation = _consultation_for(request, consultation_id)
+        consultation = consultation_read(request=request, consultation_id=consultation_id)
         options = consultation_options(consultation, OptionFilters())
         return Response(_Consultation(_consultation_data(consultation, options)).data)
 
@@ -316,7 +363,7 @@ class SlotSearchApi(APIView):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         values = query.validated_data
-        consultation = _consultation_for(request, values["consultation"])
+        consultation = consultation_read(request=request, consultation_id=values["consultation"])
         options = consultation_options(
             consultation,
             OptionFilters(
@@ -350,7 +397,7 @@ class HoldCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        consultation = _consultation_for(request, values["consultation"])
+        consultation = consultation_get(user=request.user, consultation_id=values["consultation"])
         try:
             hold = order_slot_hold(
                 consultation=consultation,
@@ -364,6 +411,15 @@ class HoldCreateApi(APIView):
             raise _validation(error) from None
         body = {"slot_id": hold.slot_id, "held_until": hold.held_until}
         return Response(self.OutputSerializer(body).data, status=201)
+
+
+def _decision_changed(changed: DecisionChangedError) -> Response:
+    body = {
+        "code": "decision_changed",
+        "message": " ".join(changed.messages),
+        "alternatives": changed.alternatives,
+    }
+    return Response({"error": body}, status=409)
 
 
 def _slot_taken(taken: SlotTakenError) -> Response:
@@ -386,14 +442,7 @@ class _OrderOut(serializers.Serializer[dict[str, Any]]):
 
 
 def _order_data(order: Order) -> dict[str, Any]:
-    rating = next(
-        (
-            r
-            for r in order.consultation.outputs.get("ratings", [])
-            if r["procedure_code"] == order.procedure.code
-        ),
-        None,
-    )
+    rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
     slot = order.booking.slot if order.booking else None
     return {
         "order_id": order.pk,
@@ -431,7 +480,7 @@ class OrderCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        consultation = _consultation_for(request, values["consultation"])
+        consultation = consultation_get(user=request.user, consultation_id=values["consultation"])
         try:
             order = order_sign(
                 consultation=consultation,
@@ -448,15 +497,17 @@ class OrderCreateApi(APIView):
             )
         except SlotTakenError as taken:
             return _slot_taken(taken)
+        except DecisionChangedError as changed:
+            return _decision_changed(changed)
         except DjangoValidationError as error:
             raise _validation(error) from None
-        return Response(_OrderOut(_order_data(_order_for(request, order.pk))).data, status=201)
+        return Response(_OrderOut(_order_data(order)).data, status=201)
 
 
 class OrderDetailApi(APIView):
     @extend_schema(responses={200: _OrderOut, **error_responses(404)}, operation_id="orders_read")
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
-        return Response(_OrderOut(_order_data(_order_for(request, order_id))).data)
+        return Response(_OrderOut(_order_data(order_read(request=request, order_id=order_id))).data)
 
 
 class OrderCancelApi(APIView):
@@ -467,9 +518,11 @@ class OrderCancelApi(APIView):
     )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
         order = order_cancel(
-            order=_order_for(request, order_id), user=request.user, request=request
+            order=order_get(user=request.user, order_id=order_id),
+            user=request.user,
+            request=request,
         )
-        return Response(_OrderOut(_order_data(_order_for(request, order.pk))).data)
+        return Response(_OrderOut(_order_data(order)).data)
 
 
 class FeedbackCreateApi(APIView):
@@ -493,7 +546,7 @@ class FeedbackCreateApi(APIView):
         operation_id="feedback_create",
     )
     def post(self, request: Request, consultation_id: uuid.UUID) -> Response:
-        consultation = _consultation_for(request, consultation_id)
+        consultation = consultation_get(user=request.user, consultation_id=consultation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -15,12 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils import formats
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from guidelines.models import Category, Procedure
 from ordering.decision import DecisionOutcome
-from ordering.ranking import NOT_APPROPRIATE_MAX_SCORE
+from ordering.ranking import not_appropriate
+from ordering.record import ConsultationRecord, localised, rating_offerable
 
 PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 APPROPRIATE = "appropriate"
@@ -66,7 +66,7 @@ class OrderRating:
 def pama_code(category: str, score: int | None) -> str:
     if score is None:
         return NO_CRITERIA_APPLY
-    if category == Category.CONTRAINDICATED or score <= NOT_APPROPRIATE_MAX_SCORE:
+    if not_appropriate(category, score):
         return NOT_APPROPRIATE
     return APPROPRIATE
 
@@ -131,12 +131,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _french() -> bool:
-    return (get_language() or "fr").startswith("fr")
-
-
 def _label(record: dict[str, Any]) -> str:
-    return str(record["label_fr"] if _french() else record["label_en"])
+    return localised(record, "label")
 
 
 @dataclass
@@ -182,10 +178,7 @@ def _priors_lines(outcome: DecisionOutcome) -> list[str]:
 def _indicator(rating: dict[str, Any] | None) -> str:
     if rating is None:
         return "info"
-    if (
-        rating["category"] == Category.CONTRAINDICATED
-        or rating["score"] <= NOT_APPROPRIATE_MAX_SCORE
-    ):
+    if not rating_offerable(rating):
         return "critical" if rating["category"] == Category.CONTRAINDICATED else "warning"
     if rating["redundancy"] or rating["warnings"] or rating["score"] < 7:
         return "warning"
@@ -193,7 +186,6 @@ def _indicator(rating: dict[str, Any] | None) -> str:
 
 
 def _rating_lines(rating: dict[str, Any]) -> list[str]:
-    fr = _french()
     label = _label(rating)
     scored = _("(score %(score)s/9, evidence %(evidence)s)") % {
         "score": rating["score"],
@@ -202,13 +194,12 @@ def _rating_lines(rating: dict[str, Any]) -> list[str]:
     lines = [
         f"**{label}** — {Category(rating['category']).label} {scored}",
         "",
-        str(rating["rationale_fr"] if fr else rating["rationale_en"]),
+        localised(rating, "rationale"),
     ]
     for finding in rating["contraindications"] + rating["warnings"]:
-        lines.append(f"- ⚠ {finding['reason_fr'] if fr else finding['reason_en']}")
+        lines.append(f"- ⚠ {localised(finding, 'reason')}")
     if rating["redundancy"]:
-        redundancy = rating["redundancy"]
-        lines.append(f"- ⚠ {redundancy['message_fr'] if fr else redundancy['message_en']}")
+        lines.append(f"- ⚠ {localised(rating['redundancy'], 'message')}")
     return lines
 
 
@@ -231,16 +222,14 @@ def order_card(
     options_url: str,
 ) -> tuple[CardPlan, OrderRating]:
     consultation = outcome.consultation
-    ratings: list[dict[str, Any]] = consultation.outputs.get("ratings", [])
-    rating = next((r for r in ratings if procedure and r["procedure_code"] == procedure.code), None)
-    exam = (
-        (procedure.label_fr if _french() else procedure.label_en) if procedure else exam_text
-    ) or _("this exam")
-    best = next((r for r in ratings if r["category"] != Category.CONTRAINDICATED), None)
+    record = ConsultationRecord(consultation)
+    rating = record.rating(procedure.code) if procedure else None
+    exam = (localised(procedure, "label") if procedure else exam_text) or _("this exam")
+    best = next(iter(record.bookable()), None)
     lines: list[str] = []
     if not outcome.decision.guideline_applies:
         summary = _("%(exam)s: no guideline applies to this indication") % {"exam": exam}
-        reason = consultation.outputs.get("reason_fr" if _french() else "reason_en", "")
+        reason = localised(consultation.outputs, "reason")
         lines.append(str(reason))
     elif rating is None:
         summary = _("%(exam)s is not among the exams the guideline rates here") % {"exam": exam}
@@ -257,7 +246,6 @@ def order_card(
     if (
         outcome.decision.guideline_applies
         and best is not None
-        and best["score"] > NOT_APPROPRIATE_MAX_SCORE
         and (procedure is None or best["procedure_code"] != procedure.code)
         and ordered_is_poor
         and (rating is None or best["score"] > rating["score"])

@@ -60,6 +60,12 @@ def procedure_system() -> str:
     return f"{settings.FHIR_EXTENSION_BASE}/CodeSystem/procedure"
 
 
+def red_flag_system() -> str:
+    """The system of the red-flag codings an EHR puts in a ServiceRequest's reasonCode
+    (codes as GET /api/v1/indications lists them for the indication)."""
+    return f"{settings.FHIR_EXTENSION_BASE}/CodeSystem/red-flag"
+
+
 class HookRequestError(ValueError):
     """The request itself is unusable: answered 400."""
 
@@ -77,6 +83,7 @@ class DraftOrder:
     indication_label: str
     reason_given: bool
     exam_text: str
+    red_flags: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -138,6 +145,7 @@ def _first_error(exc: Exception) -> str:
 def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrder:
     procedure, exam_text = _procedure_of(request)
     indication, label, given = _indication_of(request)
+    flags = red_flag_system()
     return DraftOrder(
         resource=resource,
         id=str(request.id or ""),
@@ -146,6 +154,12 @@ def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrde
         indication_label=label,
         reason_given=given,
         exam_text=exam_text,
+        red_flags=frozenset(
+            str(coding.code)
+            for reason in request.reasonCode or []
+            for coding in reason.coding or []
+            if coding.system == flags and coding.code
+        ),
     )
 
 
@@ -196,9 +210,12 @@ def _indication_of(request: ServiceRequest) -> tuple[str, str, bool]:
     except NoPublishedRuleSet:
         return "", "", True
     texts: list[str] = []
+    flags = red_flag_system()
     for reason in reasons:
         for coding in reason.coding or []:
             system, code = str(coding.system or ""), str(coding.code or "")
+            if system == flags:
+                continue  # a red flag of the indication, not the indication
             if code and (system in ICD10_SYSTEMS or system == SNOMED_SYSTEM):
                 found = resolve(code, rules, limit=1)
                 if found and found[0].score >= 0.8:  # exact code or its parent category

@@ -40,7 +40,15 @@ from ordering.cds.hook_input import (
     fhir_access,
     hook_patient,
 )
-from ordering.decision import OptionFilters, PatientInput, decision_make
+from ordering.contract import (
+    ClinicalInput,
+    DecisionInput,
+    InputError,
+    decision_input_validate,
+    patient_validate,
+    postcode_problem,
+)
+from ordering.decision import OptionFilters, decision_make
 from ordering.models import CdsCard, DecisionFeedback, FeedbackOutcome
 
 SERVICES: dict[str, dict[str, str]] = {
@@ -137,14 +145,7 @@ class ServiceApi(_CdsApi):
                     % {"id": problem.id or "?", "problem": problem.problem},
                 )
             )
-        if patient.birth_date is None:
-            cards.append(
-                message_card(
-                    _("The patient's birth date is needed to rate this order"),
-                    _("Record the patient’s birth date, then select the order again."),
-                )
-            )
-            return Response({"cards": cards})
+        location_problem = postcode_problem(patient.postcode)
         for order in orders:
             if not order.reason_given:
                 cards.append(
@@ -158,9 +159,29 @@ class ServiceApi(_CdsApi):
                     )
                 )
                 continue
-            plan, action = self._rate(request, service_id, body, order, patient)
+            try:
+                checked = _checked(patient, order, usable_postcode=not location_problem)
+            except InputError as error:
+                cards.append(
+                    message_card(
+                        _("This order cannot be rated: some facts sent cannot be used"),
+                        "\n".join(f"- {line}" for line in error.lines()),
+                    )
+                )
+                continue
+            plan, action = self._rate(request, service_id, body, order, checked)
             cards.append(plan.card)
             actions.append(action)
+        if location_problem:
+            # The rating does not rest on where the patient lives: rated all the same,
+            # with the reason the centres are not sorted by distance.
+            cards.append(
+                message_card(
+                    _("The patient's postcode cannot be used: centres are not sorted by distance"),
+                    location_problem,
+                    indicator="info",
+                )
+            )
         answer: dict[str, Any] = {"cards": cards}
         if actions:
             answer["systemActions"] = actions
@@ -172,24 +193,14 @@ class ServiceApi(_CdsApi):
         service_id: str,
         body: dict[str, Any],
         order: DraftOrder,
-        patient: HookPatient,
+        checked: DecisionInput,
     ) -> tuple[CardPlan, dict[str, Any]]:
         verified = request.auth
-        assert isinstance(verified, VerifiedClient) and patient.birth_date is not None
+        assert isinstance(verified, VerifiedClient)
         outcome = decision_make(
             prescriber=verified.client.user,
-            patient=PatientInput(
-                identifier=patient.identifier,
-                identifier_kind=patient.identifier_kind,
-                birth_date=patient.birth_date,
-                sex=patient.sex,
-                postcode=patient.postcode,
-                pregnancy=patient.pregnancy,
-                weight_kg=patient.weight_kg,
-                egfr=patient.egfr,
-            ),
-            indication_code=order.indication_code,
-            red_flags=frozenset(),
+            patient=checked.patient,
+            clinical=checked.clinical,
             filters=OptionFilters(),
             request=request,
         )
@@ -211,6 +222,38 @@ class ServiceApi(_CdsApi):
             suggestions=plan.suggestions,
         )
         return plan, system_action(order.resource, rating, outcome)
+
+
+def _checked(patient: HookPatient, order: DraftOrder, *, usable_postcode: bool) -> DecisionInput:
+    """The hook's patient and order through the one input contract. An order whose
+    reason names no indication we know is still answered ("no guideline applies"),
+    but red flags sent with it cannot be read against any indication: refused."""
+    facts = {
+        "identifier": patient.identifier,
+        "identifier_kind": patient.identifier_kind,
+        "birth_date": patient.birth_date,
+        "sex": patient.sex,
+        "postcode": patient.postcode if usable_postcode else "",
+        "pregnancy": patient.pregnancy,
+        "weight_kg": patient.weight_kg,
+        "egfr": patient.egfr,
+    }
+    if order.indication_code:
+        return decision_input_validate(
+            patient=facts, indication_code=order.indication_code, red_flags=order.red_flags
+        )
+    errors: dict[str, list[str]] = {}
+    if order.red_flags:
+        errors["red_flags"] = [
+            _("Red flags were sent but the indication was not recognised: give its code.")
+        ]
+    try:
+        checked = patient_validate(**facts)  # type: ignore[arg-type]
+    except InputError as error:
+        errors.update(error.errors)
+    if errors:
+        raise InputError(errors)
+    return DecisionInput(checked, ClinicalInput(""))
 
 
 @extend_schema(exclude=True)

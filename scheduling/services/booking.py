@@ -22,7 +22,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from imaging_cds.audit import audit_record
-from scheduling.availability import ProcedureNeed
+from imaging_cds.vocab import Modality
+from scheduling.availability import PatientConstraints, ProcedureNeed, machine_fits
+from scheduling.cache import machine_facts
 from scheduling.models import Booking, BookingStatus, Slot, SlotStatus
 from scheduling.services.feeds import cache_write_quietly
 
@@ -50,6 +52,55 @@ class SlotTakenError(ValidationError):
         super().__init__(_("This slot has just been taken. Choose another one."), code="slot_taken")
         self.slot_id = slot_id
         self.alternatives = alternatives
+
+
+class SlotUnsuitableError(ValidationError):
+    """The slot exists but cannot take this exam for this patient: the search would
+    never have offered it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="slot_unsuitable")
+
+
+def slot_unsuitability(
+    slot: Slot, need: ProcedureNeed, constraints: PatientConstraints | None, now: datetime
+) -> str | None:
+    """Why this slot cannot perform the exam, by the same tests as the search
+    (scheduling.availability), or None when it can."""
+    equipment = slot.equipment
+    if equipment.modality != need.modality:
+        return _("This slot is on a %(slot)s machine; the exam needs %(exam)s.") % {
+            "slot": equipment.get_modality_display(),
+            "exam": Modality(need.modality).label,
+        }
+    minutes = int((slot.end - slot.start).total_seconds() // 60)
+    if minutes < need.duration_minutes:
+        return _("This slot lasts %(slot)s min; the exam needs %(exam)s min.") % {
+            "slot": minutes,
+            "exam": need.duration_minutes,
+        }
+    if slot.start > now + timedelta(days=settings.AVAILABILITY_HORIZON_DAYS):
+        return _("This slot is beyond the booking horizon.")
+    constraints = constraints or PatientConstraints()
+    fits, _unmet = machine_fits(machine_facts(equipment), need, constraints)
+    if not fits:
+        return _(
+            "This machine cannot perform this exam for this patient "
+            "(exams it performs, contrast injection, table weight or children)."
+        )
+    if constraints.wheelchair and not equipment.centre.wheelchair_accessible:
+        return _("This centre is not accessible in a wheelchair.")
+    return None
+
+
+def _check_suitable(
+    slot: Slot | None, need: ProcedureNeed | None, constraints: PatientConstraints | None
+) -> None:
+    if slot is None or need is None:
+        return
+    problem = slot_unsuitability(slot, need, constraints, timezone.now())
+    if problem:
+        raise SlotUnsuitableError(problem)
 
 
 def _available_now(now: datetime) -> Q:
@@ -94,11 +145,19 @@ def slot_hold(
     slot_id: int,
     user: Any,
     procedure: ProcedureNeed | None = None,
+    constraints: PatientConstraints | None = None,
     hold_seconds: int | None = None,
 ) -> SlotHold:
-    """Hold a free slot for this user while they confirm. Holding again extends the hold."""
+    """Hold a free slot for this user while they confirm. Holding again extends the hold.
+    With ``procedure``, a slot that cannot perform it is refused (SlotUnsuitableError)."""
     now = timezone.now()
     until = now + timedelta(seconds=hold_seconds or settings.SLOT_HOLD_SECONDS)
+    if procedure is not None:
+        _check_suitable(
+            Slot.objects.select_related("equipment__centre").filter(pk=slot_id).first(),
+            procedure,
+            constraints,
+        )
     with transaction.atomic():
         updated = (
             Slot.objects.filter(pk=slot_id, start__gt=now)
@@ -127,17 +186,25 @@ def slot_book(
     slot_id: int,
     user: Any,
     procedure: ProcedureNeed,
+    constraints: PatientConstraints | None = None,
     reference: str = "",
     patient_ref: str = "",
 ) -> Booking:
-    """Book a slot: one this user holds, or one still free. Raises SlotTakenError.
+    """Book a slot: one this user holds, or one still free, that can perform the exam
+    for this patient. Raises SlotTakenError or SlotUnsuitableError.
     ``patient_ref`` is the caller's pseudonym of the patient, for the audit trail."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            slot = Slot.objects.select_for_update().filter(pk=slot_id).first()
+            slot = (
+                Slot.objects.select_for_update(of=("self",))
+                .select_related("equipment__centre")
+                .filter(pk=slot_id)
+                .first()
+            )
             if slot is None or slot.start <= now:
                 raise _taken(slot_id, procedure)
+            _check_suitable(slot, procedure, constraints)
             held_by_other = (
                 slot.status == SlotStatus.HELD
                 and slot.held_by_id != user.pk

@@ -65,14 +65,6 @@ def test_evaluate_finds_the_prior_mammogram(
     assert body["ratings"][0]["redundancy"]["days_ago"] == 420
 
 
-def test_an_unknown_indication_code_is_a_rated_no_guideline_not_an_error(
-    client: Client, emr: dict[str, Any], world: FlowPacs
-) -> None:
-    response = evaluate(client, emr, indication_code="no-such-indication")
-    assert response.status_code == 201
-    assert response.json()["status"] == "no_guideline"
-
-
 def test_validation_errors_are_structured_with_their_fields(
     client: Client, emr: dict[str, Any], world: FlowPacs
 ) -> None:

@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from ordering.decision import age_in_years
-from ordering.forms import PatientForm, ins_is_valid
+from ordering.contract import age_in_years, ins_is_valid
+from ordering.forms import PatientForm
 
 VALID = {
     "identifier_kind": "ins",

@@ -1,0 +1,352 @@
+"""One input contract for what a decision needs: the patient's identity and context,
+the indication and its red flags. The prescriber form, the REST serializers and the
+CDS Hooks reader each parse their own format into plain Python values, then call
+the functions here, which check every value the same way and say what is wrong in
+the same words, field by field. Nothing a caller gave is dropped: a value that
+cannot be used is an :class:`InputError`, never a silent default."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from guidelines.engine import CompiledRuleSet, NoPublishedRuleSet, published_rule_set_compiled
+from imaging_cds.pseudonym import pseudonymise
+from scheduling.geo import commune_lookup
+
+SEXES = ("F", "M", "U")
+PREGNANCY_ANSWERS = ("yes", "no", "unknown")
+IDENTIFIER_KINDS = ("ins", "local")
+# The widest values a prescriber can mean: a premature newborn to the heaviest patient
+# any imaging table takes; an eGFR below 1 or above 200 mL/min/1.73 m² is a typing error.
+WEIGHT_KG_MIN, WEIGHT_KG_MAX = 0.5, 350.0
+EGFR_MIN, EGFR_MAX = 1.0, 200.0
+MAX_AGE_YEARS = 120
+MAX_RED_FLAGS = 30
+
+_INS_RE = re.compile(r"^[12][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2[AB]|[0-9]{2})[0-9]{6}[0-9]{2}$")
+_LOCAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$")
+_POSTCODE_RE = re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$")
+
+# How each field is named to a prescriber, where the message stands alone (a CDS card).
+FIELD_LABELS = {
+    "identifier": gettext_lazy("Patient identifier"),
+    "identifier_kind": gettext_lazy("Identifier type"),
+    "birth_date": gettext_lazy("Birth date"),
+    "sex": gettext_lazy("Sex"),
+    "postcode": gettext_lazy("Postcode of residence"),
+    "pregnancy": gettext_lazy("Pregnancy"),
+    "weight_kg": gettext_lazy("Weight (kg)"),
+    "egfr": gettext_lazy("eGFR (mL/min/1.73 m²)"),
+    "indication_code": gettext_lazy("Clinical indication"),
+    "red_flags": gettext_lazy("Red flags"),
+    "red_flags_absent": gettext_lazy("Red flags stated absent"),
+}
+PATIENT_FIELDS = frozenset(
+    {
+        "identifier",
+        "identifier_kind",
+        "birth_date",
+        "sex",
+        "postcode",
+        "pregnancy",
+        "weight_kg",
+        "egfr",
+    }
+)
+
+
+class InputError(ValueError):
+    """Every problem found in one input, by field name (the names of this module)."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in errors.items()}
+
+    def lines(self) -> list[str]:
+        """One "label: message" line per problem, for an answer with no form beside it."""
+        return [
+            _("%(field)s: %(message)s") % {"field": FIELD_LABELS.get(name, name), "message": text}
+            for name, messages in self.errors.items()
+            for text in messages
+        ]
+
+
+def patient_issuer(identifier_kind: str) -> str | None:
+    """The IssuerOfPatientID the PACS records for this kind of identifier (None: any)."""
+    value = (
+        settings.PATIENT_ISSUER_INS if identifier_kind == "ins" else settings.PATIENT_ISSUER_LOCAL
+    )
+    return value or None
+
+
+def identifier_normalise(value: str) -> str:
+    return "".join(str(value).split()).upper()
+
+
+def patient_reference(identifier_kind: str, identifier: str) -> str:
+    """The keyed pseudonym a consultation keeps instead of the identifier."""
+    return pseudonymise(f"{identifier_kind}|{identifier_normalise(identifier)}")
+
+
+def ins_is_valid(value: str) -> bool:
+    """The INS is the NIR: 13 characters and a 2-digit key, 97 - (number mod 97).
+    Corsica's 2A/2B count as 19/18 for the key."""
+    if not _INS_RE.match(value):
+        return False
+    body = value[:13].replace("2A", "19").replace("2B", "18")
+    return 97 - int(body) % 97 == int(value[13:])
+
+
+def age_in_years(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    """What the prescriber said of the patient, checked. The identifier is used for
+    the PACS query and kept on the order only; the consultation keeps its keyed hash."""
+
+    identifier: str
+    identifier_kind: str  # "ins" or "local"
+    birth_date: date
+    sex: str
+    postcode: str  # "" when not given: options are then not sorted by distance
+    pregnancy: str = "unknown"
+    weight_kg: float | None = None
+    egfr: float | None = None
+    mri_unsafe_implant: bool = False
+    contrast_allergy: bool = False
+    claustrophobia: bool = False
+    reduced_mobility: bool = False
+
+    @property
+    def issuer(self) -> str | None:
+        return patient_issuer(self.identifier_kind)
+
+    @property
+    def reference(self) -> str:
+        return patient_reference(self.identifier_kind, self.identifier)
+
+
+@dataclass(frozen=True)
+class ClinicalInput:
+    indication_code: str
+    red_flags: frozenset[str] = frozenset()  # stated present
+    red_flags_absent: frozenset[str] = frozenset()  # stated absent (kept in the record)
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    patient: PatientInput
+    clinical: ClinicalInput
+
+
+def _identifier_problem(identifier: str, kind: str) -> str | None:
+    if not identifier:
+        # Not given (an EHR's Patient may have none): the exam is still rated, prior
+        # exams are said unavailable, and no order can be signed on it.
+        return None
+    if kind == "ins" and not ins_is_valid(identifier):
+        return _("This is not a valid INS: 15 characters whose last two are the key.")
+    if kind == "local" and not _LOCAL_ID_RE.match(identifier):
+        return _("A local identifier has 3 to 40 letters, digits, dots, dashes, underscores.")
+    return None
+
+
+def postcode_problem(postcode: str) -> str | None:
+    """Why a given postcode cannot place the patient, or None ("" is "not given")."""
+    if not postcode:
+        return None
+    if not _POSTCODE_RE.match(postcode):
+        return _("A French postcode has five digits.")
+    if commune_lookup(postcode=postcode) is None:
+        return _("This postcode is outside the territory served: distances cannot be computed.")
+    return None
+
+
+def _number_problem(value: float | None, low: float, high: float, unit: str) -> str | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or not low <= value <= high:
+        return _("Enter a value between %(low)s and %(high)s %(unit)s.") % {
+            "low": f"{low:g}",
+            "high": f"{high:g}",
+            "unit": unit,
+        }
+    return None
+
+
+def patient_validate(
+    *,
+    identifier: str | None,
+    identifier_kind: str | None,
+    birth_date: date | None,
+    sex: str | None,
+    postcode: str | None = None,
+    pregnancy: str | None = "unknown",
+    weight_kg: float | None = None,
+    egfr: float | None = None,
+    mri_unsafe_implant: bool = False,
+    contrast_allergy: bool = False,
+    claustrophobia: bool = False,
+    reduced_mobility: bool = False,
+    today: date | None = None,
+) -> PatientInput:
+    """The checked patient, or InputError naming every field that cannot be used."""
+    today = today or timezone.localdate()
+    errors: dict[str, list[str]] = {}
+
+    def refuse(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    kind = identifier_kind or ""
+    if kind not in IDENTIFIER_KINDS:
+        refuse("identifier_kind", _("The identifier type is 'ins' or 'local'."))
+    ident = identifier_normalise(identifier or "")
+    problem = _identifier_problem(ident, kind) if kind in IDENTIFIER_KINDS else None
+    if problem:
+        refuse("identifier", problem)
+    if birth_date is None:
+        refuse("birth_date", _("The birth date is required."))
+    elif birth_date > today:
+        refuse("birth_date", _("The birth date is in the future."))
+    elif age_in_years(birth_date, today) > MAX_AGE_YEARS:
+        refuse("birth_date", _("The birth date is more than 120 years ago."))
+    if sex not in SEXES:
+        refuse("sex", _("The sex is F, M or U (unknown)."))
+    pregnancy = pregnancy or "unknown"
+    if pregnancy not in PREGNANCY_ANSWERS:
+        refuse("pregnancy", _("Pregnancy is 'yes', 'no' or 'unknown'."))
+    elif sex == "M" and pregnancy == "yes":
+        refuse("pregnancy", _("Pregnancy cannot be 'yes' for a male patient."))
+    code = (postcode or "").strip().upper()
+    problem = postcode_problem(code)
+    if problem:
+        refuse("postcode", problem)
+    for name, value, low, high, unit in (
+        ("weight_kg", weight_kg, WEIGHT_KG_MIN, WEIGHT_KG_MAX, "kg"),
+        ("egfr", egfr, EGFR_MIN, EGFR_MAX, "mL/min/1.73 m²"),
+    ):
+        problem = _number_problem(value, low, high, unit)
+        if problem:
+            refuse(name, problem)
+    if errors:
+        raise InputError(errors)
+    assert birth_date is not None and sex is not None
+    return PatientInput(
+        identifier=ident,
+        identifier_kind=kind,
+        birth_date=birth_date,
+        sex=sex,
+        postcode=code,
+        pregnancy=pregnancy,
+        weight_kg=None if weight_kg is None else round(float(weight_kg), 1),
+        egfr=None if egfr is None else round(float(egfr), 1),
+        mri_unsafe_implant=bool(mri_unsafe_implant),
+        contrast_allergy=bool(contrast_allergy),
+        claustrophobia=bool(claustrophobia),
+        reduced_mobility=bool(reduced_mobility),
+    )
+
+
+def _rules(rules: CompiledRuleSet | None) -> CompiledRuleSet | None:
+    if rules is not None:
+        return rules
+    try:
+        return published_rule_set_compiled()
+    except NoPublishedRuleSet:
+        return None
+
+
+def indication_red_flags(indication_code: str, rules: CompiledRuleSet | None = None) -> list[str]:
+    """The red-flag codes an indication of the published rule set knows, sorted."""
+    compiled = _rules(rules)
+    entry = compiled.entries.get(indication_code) if compiled else None
+    return sorted(entry.indication.red_flags) if entry else []
+
+
+def clinical_validate(
+    *,
+    indication_code: str | None,
+    red_flags: Iterable[str] = (),
+    red_flags_absent: Iterable[str] = (),
+    rules: CompiledRuleSet | None = None,
+) -> ClinicalInput:
+    """The indication must be one of the published rule set, and every red flag one of
+    that indication's: an unknown code is refused with the list of valid ones."""
+    errors: dict[str, list[str]] = {}
+    compiled = _rules(rules)
+    code = (indication_code or "").strip()
+    present, absent = frozenset(red_flags), frozenset(red_flags_absent)
+    if not code:
+        errors["indication_code"] = [_("Choose the clinical indication.")]
+    elif compiled is None:
+        errors["indication_code"] = [_("No guideline rule set is published yet.")]
+    elif code not in compiled.entries:
+        errors["indication_code"] = [
+            _("Choose the clinical indication from the list: “%(code)s” is not one.")
+            % {"code": code[:80]}
+        ]
+    else:
+        valid = indication_red_flags(code, compiled)
+        for name, given in (("red_flags", present), ("red_flags_absent", absent)):
+            unknown = sorted(given - set(valid))
+            if len(given) > MAX_RED_FLAGS:
+                errors[name] = [_("At most %(n)s red flags.") % {"n": MAX_RED_FLAGS}]
+            elif unknown:
+                errors[name] = [
+                    _("Unknown red flag for this indication: %(unknown)s. Valid codes: %(valid)s.")
+                    % {
+                        "unknown": ", ".join(u[:80] for u in unknown),
+                        "valid": ", ".join(valid) or _("none"),
+                    }
+                ]
+        both = sorted(present & absent)
+        if both and "red_flags" not in errors:
+            errors["red_flags_absent"] = [
+                _("A red flag cannot be both present and absent: %(codes)s.")
+                % {"codes": ", ".join(both)}
+            ]
+    if errors:
+        raise InputError(errors)
+    return ClinicalInput(code, present, absent)
+
+
+def decision_input_validate(
+    *,
+    patient: Mapping[str, object],
+    indication_code: str | None,
+    red_flags: Iterable[str] = (),
+    red_flags_absent: Iterable[str] = (),
+    today: date | None = None,
+) -> DecisionInput:
+    """The patient and the clinical part together, every problem of both reported at
+    once. ``patient`` holds :func:`patient_validate`'s keyword arguments."""
+    errors: dict[str, list[str]] = {}
+    checked_patient: PatientInput | None = None
+    clinical: ClinicalInput | None = None
+    try:
+        checked_patient = patient_validate(**patient, today=today)  # type: ignore[arg-type]
+    except InputError as error:
+        errors.update(error.errors)
+    try:
+        clinical = clinical_validate(
+            indication_code=indication_code,
+            red_flags=red_flags,
+            red_flags_absent=red_flags_absent,
+        )
+    except InputError as error:
+        errors.update(error.errors)
+    if errors:
+        raise InputError(errors)
+    assert checked_patient is not None and clinical is not None
+    return DecisionInput(checked_patient, clinical)

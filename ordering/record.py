@@ -1,0 +1,111 @@
+"""The stored consultation, read one way. The page, the REST API, CDS Hooks, the FHIR
+ServiceRequest and signing all ask this reader "the rating of this exam", "the exams
+worth booking" and "the patient context of this decision" instead of digging in the
+consultation's JSON each in its own way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from guidelines.context import PatientContext, PriorExamFact
+from ordering.models import Consultation
+from ordering.ranking import not_appropriate
+from scheduling.availability import OpenBore, PatientConstraints
+
+PAEDIATRIC_AGE = 18
+
+
+def localised(source: Any, key: str) -> str:
+    """``key_fr`` or ``key_en`` of a recorded rating, finding or exam (a mapping or an
+    object), by the language of the answer."""
+    name = f"{key}_fr" if (get_language() or "fr").startswith("fr") else f"{key}_en"
+    return str(source[name] if isinstance(source, Mapping) else getattr(source, name))
+
+
+def rating_offerable(rating: Mapping[str, Any]) -> bool:
+    """An exam worth a slot: neither contraindicated nor "usually not appropriate"."""
+    return not not_appropriate(str(rating["category"]), int(rating["score"]))
+
+
+def patient_context(
+    inputs: Mapping[str, Any], prior_exams: tuple[PriorExamFact, ...], today: date
+) -> PatientContext:
+    """The engine's context from a consultation's recorded inputs: the decision and the
+    re-rating at signing build it the same way."""
+    patient = inputs["patient"]
+    return PatientContext(
+        age_years=int(patient["age_years"]),
+        sex=patient["sex"],
+        pregnancy=patient["pregnancy"],
+        red_flags=frozenset(inputs.get("red_flags", ())),
+        egfr=patient.get("egfr"),
+        mri_unsafe_implant=bool(patient.get("mri_unsafe_implant")),
+        contrast_allergy=bool(patient.get("contrast_allergy")),
+        claustrophobia=bool(patient.get("claustrophobia")),
+        weight_kg=patient.get("weight_kg"),
+        reduced_mobility=bool(patient.get("reduced_mobility")),
+        prior_exams=prior_exams,
+        today=today,
+    )
+
+
+@dataclass(frozen=True)
+class ConsultationRecord:
+    consultation: Consultation
+
+    @property
+    def indication_code(self) -> str:
+        return self.consultation.indication_code
+
+    @property
+    def patient(self) -> dict[str, Any]:
+        patient: dict[str, Any] = self.consultation.inputs.get("patient", {})
+        return patient
+
+    @property
+    def ratings(self) -> list[dict[str, Any]]:
+        """Best first, as the engine ordered them."""
+        ratings: list[dict[str, Any]] = self.consultation.outputs.get("ratings", [])
+        return ratings
+
+    @property
+    def no_imaging_indicated(self) -> bool:
+        return bool(self.consultation.outputs.get("no_imaging_indicated"))
+
+    def rating(self, procedure_code: str) -> dict[str, Any] | None:
+        return next((r for r in self.ratings if r["procedure_code"] == procedure_code), None)
+
+    def bookable(self) -> list[dict[str, Any]]:
+        """The exams worth booking, best first: the only ones offered slots."""
+        return [r for r in self.ratings if rating_offerable(r)]
+
+    def offered_rating(self, procedure_code: str) -> dict[str, Any]:
+        """The rating of an exam this decision offers, or ValidationError."""
+        rating = self.rating(procedure_code)
+        if rating is None or not rating_offerable(rating):
+            raise ValidationError(
+                _("This exam is not one of the options offered."), code="not_offered"
+            )
+        return rating
+
+    def context(self, prior_exams: tuple[PriorExamFact, ...], today: date) -> PatientContext:
+        return patient_context(self.consultation.inputs, prior_exams, today)
+
+    def constraints(self, **search: Any) -> PatientConstraints:
+        """What the patient needs of a machine and a centre, plus the search's own
+        limits (distance, sector, date) when given."""
+        patient = self.patient
+        return PatientConstraints(
+            weight_kg=patient.get("weight_kg"),
+            open_bore=OpenBore.PREFERRED if patient.get("claustrophobia") else OpenBore.NO,
+            paediatric=int(patient["age_years"]) < PAEDIATRIC_AGE,
+            wheelchair=bool(patient.get("reduced_mobility")),
+            **search,
+        )
