@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
-from imaging_cds.celery import app
 from scheduling.availability import availability_refreshed_at
-from scheduling.models import Centre, Equipment, Slot
+from scheduling.models import Centre, Equipment, FeedState, Slot
 from scheduling.tasks import availability_refresh_all
+from tests.workers import RESULT_TIMEOUT, real_worker, wait_until
 
 
 @pytest.fixture
-def celery_worker(redis_url: str, transactional_db: None) -> Iterator[None]:
-    assert not app.conf.task_always_eager, "tests must use the real broker, not eager mode"
-    assert app.conf.broker_url.startswith("redis://")
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+def celery_worker(redis_url: str, transactional_db: None, clear_cache: None) -> Iterator[None]:
+    # Started after clear_cache: flushing Redis under a running worker deletes its queue's
+    # binding, and a task sent after that may go nowhere.
+    with real_worker(redis_url, reporting=[availability_refresh_all]):
         yield
 
 
@@ -38,23 +37,25 @@ def _centre() -> Centre:
     return centre
 
 
+def _refreshed_after(centre: Centre, moment: datetime | None) -> bool:
+    """The centre's refresh succeeded after `moment` (at all, if None). The refresh writes
+    this in the same transaction as the slots, so the slots are there when it is."""
+    success = FeedState.objects.filter(centre=centre).values_list("last_success_at", flat=True)
+    return any(at is not None and (moment is None or at > moment) for at in success)
+
+
 @pytest.mark.celery_worker
-def test_a_real_worker_refreshes_own_schedules_through_redis(
-    celery_worker: None, clear_cache: None
-) -> None:
+def test_a_real_worker_refreshes_own_schedules_through_redis(celery_worker: None) -> None:
     centre = _centre()
     assert availability_refreshed_at() is None
-    availability_refresh_all.delay()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if Slot.objects.filter(equipment__centre=centre).exists() and availability_refreshed_at():
-            break
-        time.sleep(0.1)
+    # The worker answers how many refreshes it enqueued (one per centre), then runs them.
+    assert availability_refresh_all.delay().get(timeout=RESULT_TIMEOUT) == Centre.objects.count()
+    assert wait_until(lambda: _refreshed_after(centre, None)), "the centre was never refreshed"
+    first = availability_refreshed_at()
     count = Slot.objects.filter(equipment__centre=centre).count()
     # 30 days of weekday opening, 10 hours a day in 20-minute slots (less today's past).
     assert count > 15 * 30
-    assert availability_refreshed_at() is not None
-    # A second refresh is idempotent: no duplicate slot.
-    availability_refresh_all.delay()
-    time.sleep(1.5)
+    # A second refresh is idempotent: it runs to success again, and adds no slot.
+    assert availability_refresh_all.delay().get(timeout=RESULT_TIMEOUT) == Centre.objects.count()
+    assert wait_until(lambda: _refreshed_after(centre, first)), "the second refresh never ran"
     assert Slot.objects.filter(equipment__centre=centre).count() == count
