@@ -373,7 +373,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["ordering.api.throttling.CacheSafeUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_RATE_LIMIT},
     # EHRs send JSON; form and multipart bodies are refused with 415.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Nesting depth is checked before json.loads, which would recurse into a 500.
+    "DEFAULT_PARSER_CLASSES": ["ordering.api.parsers.GuardedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
