@@ -375,7 +375,7 @@ REST_FRAMEWORK = {
     # EHRs send JSON; form and multipart bodies are refused with 415.
     # Nesting depth is checked before json.loads, which would recurse into a 500.
     "DEFAULT_PARSER_CLASSES": ["ordering.api.parsers.GuardedJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "ordering.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ordering.api.errors.api_exception_handler",

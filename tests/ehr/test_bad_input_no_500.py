@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from ordering.api.pagination import MAX_LIMIT, MAX_OFFSET
 from ordering.api.parsers import MAX_JSON_DEPTH
 from tests.actors import Actors
 from tests.ehr.conftest import Ehr
@@ -74,3 +75,53 @@ def test_it_answers_malformed_json_with_a_parse_error(client: Client, emr: dict[
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+# --- Page bounds ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalogue(db: None) -> None:
+    from guidelines.catalogue import procedure_catalogue_load
+
+    procedure_catalogue_load()
+
+
+def test_it_reads_a_limit_past_any_integer_as_the_largest_page(
+    client: Client, emr: dict[str, Any], catalogue: None
+) -> None:
+    response = client.get("/api/v1/procedures?limit=99999999999999999999", **emr)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["results"]) == min(MAX_LIMIT, body["count"])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("offset=99999999999999999999", "offset"),
+        (f"offset={MAX_OFFSET + 1}", "offset"),
+        ("offset=-1", "offset"),
+        ("offset=abc", "offset"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=1_000", "limit"),
+        ("limit=", "limit"),
+    ],
+)
+def test_it_refuses_an_offset_or_limit_that_is_not_in_range(
+    client: Client, emr: dict[str, Any], catalogue: None, query: str, field: str
+) -> None:
+    response = client.get(f"/api/v1/procedures?{query}", **emr)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == [field]
+
+
+def test_an_offset_past_the_end_is_an_empty_page(
+    client: Client, emr: dict[str, Any], catalogue: None
+) -> None:
+    response = client.get(f"/api/v1/procedures?offset={MAX_OFFSET}", **emr)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
