@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it turns a lost database, wherever it is met, into a 503 with Retry-After.
+    "imaging_cds.middleware.DatabaseUnavailableMiddleware",
     "imaging_cds.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static assets (htmx included) are served by the app itself: hospital networks are closed.
