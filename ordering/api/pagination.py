@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
+DEFAULT_LIMIT = api_settings.PAGE_SIZE or 50
 MAX_LIMIT = 100
 # PostgreSQL reads and discards every row it skips: deep offsets cost as much as
 # reading the whole list. No list served here comes near this.
@@ -27,12 +28,13 @@ _DIGITS = re.compile(r"[0-9]+")
 
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    default_limit = DEFAULT_LIMIT
     max_limit = MAX_LIMIT
 
     def get_limit(self, request: Request) -> int:
         raw = request.query_params.get(self.limit_query_param)
         if raw is None:
-            return int(settings.REST_FRAMEWORK["PAGE_SIZE"])
+            return DEFAULT_LIMIT
         value = _non_negative_int(raw)
         if value is None or value < 1:
             raise ValidationError({self.limit_query_param: [_("Must be a positive integer.")]})
@@ -66,9 +68,8 @@ PAGE_PARAMETERS: list[Any] = [
         {"type": "integer", "minimum": 1},
         required=False,
         description=(
-            f"Items per page, a positive integer; default "
-            f"{settings.REST_FRAMEWORK['PAGE_SIZE']}. Above {MAX_LIMIT} it is read as "
-            f"{MAX_LIMIT}. Anything else is a 400."
+            f"Items per page, a positive integer; default {DEFAULT_LIMIT}. "
+            f"Above {MAX_LIMIT} it is read as {MAX_LIMIT}. Anything else is a 400."
         ),
     ),
     OpenApiParameter(

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser
 
 # No document this product reads (CDS Hooks requests with FHIR bundles, the REST API
 # bodies) comes near 20 levels; 64 leaves room for any EHR's extensions.
@@ -64,9 +64,10 @@ class GuardedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(_("The request body exceeds %(limit)s bytes.") % {"limit": limit})
         try:
+            encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
             # bytes.decode, unlike codecs.getreader, refuses bytes-to-bytes codecs
             # (bz2_codec) that would inflate a small body past the size limit.
-            text = raw.decode(get_encoding(parser_context or {}))
+            text = raw.decode(encoding)
         except (LookupError, UnicodeError) as exc:
             raise ParseError(
                 _("The request body is not text in its declared charset."), code="parse_error"

@@ -4,7 +4,7 @@ PostgreSQL ends the real backend: pg_terminate_backend from a second connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg2  # type: ignore[import-untyped]
@@ -50,14 +50,19 @@ def wsgi_get(path: str, **headers: Any) -> tuple[int, dict[str, str], bytes]:
     environ = RequestFactory().get(path, **headers).environ
     answer: dict[str, Any] = {}
 
-    def start_response(status: str, response_headers: list[tuple[str, str]], *_: Any) -> None:
+    written: list[bytes] = []
+
+    def start_response(
+        status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
         answer["status"], answer["headers"] = int(status.split()[0]), dict(response_headers)
+        return written.append
 
     body = application(environ, start_response)
     try:
         content = b"".join(body)
     finally:
-        body.close()  # type: ignore[attr-defined]
+        body.close()
     return answer["status"], answer["headers"], content
 
 
@@ -69,12 +74,12 @@ def _fresh_connection_after() -> Iterator[None]:
 
 
 @pytest.fixture
-def emr(actors: Actors) -> dict[str, str]:
+def emr(actors: Actors) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
 
 
 def test_a_lost_database_answers_the_api_503_with_retry_after_and_the_next_request_reconnects(
-    client: Client, emr: dict[str, str]
+    client: Client, emr: dict[str, Any]
 ) -> None:
     # The test Client does not run Django's request-start connection check, so the
     # request meets the dead connection as one already in flight would.
@@ -98,7 +103,7 @@ def test_a_lost_database_answers_a_cds_hooks_call_503_with_retry_after(
 
 
 def test_a_lost_database_answers_fhir_with_a_transient_operation_outcome(
-    client: Client, emr: dict[str, str]
+    client: Client, emr: dict[str, Any]
 ) -> None:
     terminate_django_connection()
     response = client.get("/fhir/Slot", **emr)
