@@ -1,8 +1,9 @@
 """Locust users for bench/load_run.py: prescribers doing the whole flow through the
-real pages, and EHR clients on the REST API. Run by load_run.py, not by hand.
+real pages, and EHR clients on the REST API and the CDS Hooks order-select service.
+Run by load_run.py, not by hand.
 
-Every request is also written to $LOAD_EVENTS (CSV: time, step, ms, status) so the
-run can report per step and per fault window."""
+Every request is also written to $LOAD_EVENTS (CSV: time, step, ms, status, 1 if the
+answer carried Retry-After) so the run can report per step and per fault window."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import random
 import re
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
+import jwt
 from locust import HttpUser, between, events, task
 
 INDICATIONS = ["breast-lump", "breast-screening-average-risk", "headache-thunderclap"]
@@ -25,8 +29,10 @@ _writer = csv.writer(_events_file)
 @events.request.add_listener
 def _record(name: str, response_time: float, response: Any, exception: Any, **kw: Any) -> None:
     status = getattr(response, "status_code", 0) if response is not None else 0
+    headers = getattr(response, "headers", None) or {}
+    retry_after = "1" if "Retry-After" in headers else ""
     with _lock:
-        _writer.writerow([f"{time.time():.3f}", name, f"{response_time:.1f}", status])
+        _writer.writerow([f"{time.time():.3f}", name, f"{response_time:.1f}", status, retry_after])
         _events_file.flush()
 
 
@@ -114,6 +120,73 @@ class EhrClient(HttpUser):
             name="api-procedures",
         )
 
-    # HOOK (order-select): when the CDS Hooks endpoint from the `ehr` branch is merged,
-    # add a @task here that POSTs an order-select request (signed JWT, draft
-    # ServiceRequest) to /cds-services/<id> and checks that cards come back.
+
+ORDER_SELECT = "/cds-services/imaging-order-select"
+PROCEDURES = "https://imaging-cds.example/fhir/CodeSystem/procedure"
+REASONS = ["dépistage du cancer du sein", "nodule du sein"]
+
+
+class CdsHooksEhr(HttpUser):
+    """An EHR calling order-select as a prescriber picks a mammogram: a JWT signed with
+    the key load_run.py registered, a fresh jti each call (a used one is refused)."""
+
+    weight = 1
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        self.key = Path(os.environ["LOAD_EHR_KEY"]).read_bytes()
+
+    def _token(self) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": os.environ["LOAD_EHR_ISSUER"],
+            "aud": f"{self.host}{ORDER_SELECT}",
+            "iat": now,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+        }
+        headers = {"kid": "load-1", "typ": "JWT"}
+        return jwt.encode(claims, self.key, algorithm="RS384", headers=headers)
+
+    @task
+    def order_select(self) -> None:
+        patient = {
+            "resourceType": "Patient",
+            "id": "p1",
+            "identifier": [
+                {"system": "urn:oid:1.2.3.4.local", "value": f"LOADPAT{random.randint(1, 400):04d}"}
+            ],
+            "birthDate": "1960-03-01",
+            "gender": "female",
+            "address": [{"postalCode": "35000"}],
+        }
+        order = {
+            "resourceType": "ServiceRequest",
+            "id": "sr1",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": PROCEDURES, "code": "mg-breast"}]},
+            "reasonCode": [{"text": random.choice(REASONS)}],
+        }
+        empty = {"resourceType": "Bundle", "type": "searchset"}
+        body = {
+            "hook": "order-select",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {
+                "userId": "Practitioner/load",
+                "patientId": "p1",
+                "selections": ["ServiceRequest/sr1"],
+                "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
+            },
+            "prefetch": {"patient": patient, "weight": empty, "egfr": empty, "pregnancy": empty},
+        }
+        with self.client.post(
+            ORDER_SELECT,
+            json=body,
+            headers={"Authorization": f"Bearer {self._token()}"},
+            name="cds-order-select",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code == 200 and not answer.json().get("cards"):
+                answer.failure("order-select: no card")

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it turns a lost database, wherever it is met, into a 503 with Retry-After.
+    "imaging_cds.middleware.DatabaseUnavailableMiddleware",
     "imaging_cds.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static assets (htmx included) are served by the app itself: hospital networks are closed.
@@ -373,8 +375,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["ordering.api.throttling.CacheSafeUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_RATE_LIMIT},
     # EHRs send JSON; form and multipart bodies are refused with 415.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Nesting depth is checked before json.loads, which would recurse into a 500.
+    "DEFAULT_PARSER_CLASSES": ["ordering.api.parsers.GuardedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "ordering.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ordering.api.errors.api_exception_handler",

@@ -4,17 +4,18 @@ are FHIR OperationOutcomes, not the REST API's JSON error."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ordering.api.fhir_dates import FhirDateError, date_search_parse, date_search_q
 from ordering.cds.cards import OrderRating, code_system_url, pama_code, rating_extensions
 from ordering.models import Order, OrderStatus
 from ordering.record import ConsultationRecord
@@ -96,20 +97,25 @@ class SlotSearchFhirApi(_FhirApi):
         status = request.query_params.get("status", "free")
         if status != "free":
             return operation_outcome(400, "not-supported", "Only status=free is searchable.")
-        start = timezone.now()
+        now = timezone.now()
+        # Free slots to come, narrowed by every start=… given.
+        when = Q(start__gte=now)
         for value in request.query_params.getlist("start"):
-            if not value.startswith("ge"):
-                return operation_outcome(400, "not-supported", "Only start=ge… is supported.")
-            parsed = _instant(value[2:])
-            if parsed is None:
-                return operation_outcome(400, "invalid", f"Bad date: {value[2:]}")
-            start = max(start, parsed)
+            try:
+                when &= date_search_q("start", date_search_parse(value), now=now)
+            except FhirDateError as exc:
+                return operation_outcome(
+                    400,
+                    "invalid",
+                    _("Parameter start: %(value)s is not a FHIR date search value: %(problem)s")
+                    % {"value": value, "problem": exc},
+                )
         try:
             count = min(MAX_SLOTS, max(1, int(request.query_params.get("_count", "20"))))
         except ValueError:
             return operation_outcome(400, "invalid", "_count must be a number.")
         slots = (
-            Slot.objects.filter(status=SlotStatus.FREE, start__gte=start)
+            Slot.objects.filter(when, status=SlotStatus.FREE)
             .select_related("equipment__centre")
             .order_by("start")[:count]
         )
@@ -134,15 +140,3 @@ class SlotSearchFhirApi(_FhirApi):
         if entries:
             bundle["entry"] = entries
         return Response(bundle, content_type=FHIR_JSON)
-
-
-def _instant(text: str) -> datetime | None:
-    parsed = parse_datetime(text)
-    if parsed is None:
-        day = parse_date(text)
-        if day is None:
-            return None
-        parsed = datetime(day.year, day.month, day.day)
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    return parsed

@@ -8,9 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +19,7 @@ from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Indication, Procedure
 from guidelines.resolve import resolve
 from ordering.api.errors import error_responses
+from ordering.api.pagination import PAGE_PARAMETERS, BoundedLimitOffsetPagination
 from ordering.contract import (
     EGFR_MAX,
     EGFR_MIN,
@@ -79,15 +79,12 @@ class ProcedureListApi(APIView):
     OutputSerializer = _ProcedureOut
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, required=False),
-            OpenApiParameter("offset", int, required=False),
-        ],
-        responses={200: _ProcedurePage, **error_responses()},
+        parameters=PAGE_PARAMETERS,
+        responses={200: _ProcedurePage, **error_responses(400)},
         operation_id="procedures_list",
     )
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         queryset = Procedure.objects.order_by("code")
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

@@ -14,13 +14,13 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ordering.api.parsers import GuardedJSONParser
 from ordering.api.permissions import IsApiClient
 from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
 from ordering.cds.cards import (
@@ -95,7 +95,7 @@ class DiscoveryApi(APIView):
 class _CdsApi(APIView):
     authentication_classes = [CdsHooksJwtAuthentication]
     permission_classes = [IsApiClient]
-    parser_classes = [JSONParser]
+    parser_classes = [GuardedJSONParser]
     renderer_classes = [JSONRenderer]
 
 

@@ -165,7 +165,7 @@ def test_fhir_slot_search_answers_a_searchset_of_free_slots(
     from fhir.resources.R4B.bundle import Bundle
 
     Bundle.model_validate(bundle)
-    bad = client.get("/fhir/Slot?start=lt2025-01-01", **emr)
+    bad = client.get("/fhir/Slot?start=ge2025-13-01", **emr)
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
 
