@@ -107,6 +107,7 @@ class CompiledRuleSet:
     entries: dict[str, IndicationEntry]
     rule_count: int
     _resolver: list[object] = field(default_factory=list, compare=False, repr=False)
+    _understanding: list[object] = field(default_factory=list, compare=False, repr=False)
 
     def indication(self, code: str) -> IndicationInfo | None:
         entry = self.entries.get(code)
