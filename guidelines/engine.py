@@ -46,15 +46,48 @@ class ProcedureInfo:
 
 
 @dataclass(frozen=True)
+class RedFlagWords:
+    """What a prescriber writes for one red flag of an indication.
+
+    `words` say the flag is there ("fièvre", "AEG"; a negation before one of them,
+    "sans fièvre", says it is not); `absent_words` say by themselves that it is not
+    ("apyrétique"). Both in French and English, as written in the rule pack: the
+    matcher folds case and accents."""
+
+    code: str
+    label_fr: str
+    label_en: str
+    words: tuple[str, ...] = ()
+    absent_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class IndicationInfo:
     code: str
     area: str
     label_fr: str
     label_en: str
+    # What a prescriber writes for the situation: synonyms, abbreviations, lay terms.
     synonyms: tuple[str, ...] = ()
     icd10_codes: tuple[str, ...] = ()
     snomed_codes: tuple[str, ...] = ()
     red_flags: frozenset[str] = frozenset()
+    # The red flags again, in file order, with their words.
+    red_flag_words: tuple[RedFlagWords, ...] = ()
+    # (min, max) days the complaint has lasted, when the definition depends on it;
+    # a bound is None when the pack gives none. See `duration_fits`.
+    duration_days: tuple[int | None, int | None] | None = None
+
+    def duration_fits(self, days: int) -> bool:
+        """Whether a complaint lasting `days` fits the indication's definition.
+
+        The range is half-open, min <= days < max, so that "under 3 months"
+        ({max: 90}) and "beyond 3 months" ({min: 90}) never both fit. True when
+        the indication does not depend on the duration."""
+        if self.duration_days is None:
+            return True
+        low, high = self.duration_days
+        return (low is None or days >= low) and (high is None or days < high)
 
 
 @dataclass(frozen=True)
@@ -220,6 +253,21 @@ def indication_info(row: object) -> IndicationInfo:
         icd10_codes=tuple(row.icd10_codes or ()),
         snomed_codes=tuple(row.snomed_codes or ()),
         red_flags=frozenset(flag["code"] for flag in row.red_flags or ()),
+        red_flag_words=tuple(
+            RedFlagWords(
+                code=flag["code"],
+                label_fr=flag["label_fr"],
+                label_en=flag["label_en"],
+                words=tuple(flag.get("words") or ()),
+                absent_words=tuple(flag.get("absent_words") or ()),
+            )
+            for flag in row.red_flags or ()
+        ),
+        duration_days=(
+            (row.duration_days.get("min"), row.duration_days.get("max"))
+            if row.duration_days
+            else None
+        ),
     )
 
 

@@ -36,8 +36,13 @@ class Indication(models.Model):
     # Only codes verified against the classification; empty rather than guessed.
     icd10_codes = models.JSONField(default=list, blank=True)
     snomed_codes = models.JSONField(default=list, blank=True)
-    # Named red flags a rule may condition on: [{"code", "label_fr", "label_en"}].
+    # Named red flags a rule may condition on: [{"code", "label_fr", "label_en",
+    # "words", "absent_words"}]; the words are what a prescriber writes for the flag
+    # stated present ("fièvre") and stated absent ("apyrétique").
     red_flags = models.JSONField(default=list, blank=True)
+    # How long the complaint has lasted, where the indication's definition says so:
+    # {"min": days, "max": days}, either bound optional; {} when it does not depend on it.
+    duration_days = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["code"]

@@ -38,6 +38,7 @@ from guidelines.models import (
     Rule,
     RuleSet,
 )
+from guidelines.resolve import fold
 from imaging_cds.vocab import IONISING_MODALITIES, Modality
 
 RULEPACK_DIR = Path(__file__).parent / "data" / "rulepack"
@@ -64,7 +65,13 @@ INDICATION_KEYS = {
     "icd10_codes",
     "snomed_codes",
     "red_flags",
+    "duration_days",
 }
+RED_FLAG_KEYS = {"code", "label_fr", "label_en", "words", "absent_words"}
+RED_FLAG_REQUIRED = {"code", "label_fr", "label_en"}
+DURATION_KEYS = {"min", "max"}
+MAX_DURATION_DAYS = 36500
+MAX_WORD = 200
 RULE_KEYS = {
     "indication",
     "procedure",
@@ -258,6 +265,54 @@ class _Checker:
             return []
         return list(value)
 
+    def words(
+        self, item: dict[str, Any], key: str, path: Path_, seen: dict[str, Path_]
+    ) -> list[str]:
+        """A list of words a prescriber writes: non-empty texts, none given twice.
+
+        `seen` maps the folded form of each word already read in the same scope
+        (accents, case and punctuation do not make two words different: the
+        matcher folds them) to where it was read; it is updated."""
+        out: list[str] = []
+        for index, word in enumerate(self.strings(item, key, path)):
+            folded = fold(word)
+            if not folded or len(word) > MAX_WORD:
+                self.error(
+                    (*path, key, index),
+                    f"must be a non-empty text of at most {MAX_WORD} characters",
+                )
+                continue
+            if folded in seen:
+                self.error(
+                    (*path, key, index),
+                    f"{word!r} is given twice (also at {_dotted(seen[folded])})",
+                )
+                continue
+            seen[folded] = (*path, key, index)
+            out.append(word)
+        return out
+
+    def duration(self, item: dict[str, Any], path: Path_) -> dict[str, int]:
+        """`duration_days: {min, max}`: either bound, whole days, min < max."""
+        if item.get("duration_days") is None:
+            return {}
+        value = item["duration_days"]
+        where = (*path, "duration_days")
+        if not self.mapping(value, where, DURATION_KEYS, set()):
+            return {}
+        if not value:
+            self.error(where, "must give min, max or both")
+            return {}
+        out: dict[str, int] = {}
+        for key in ("min", "max"):
+            if key in value:
+                days = self.integer(value, key, where, 0, MAX_DURATION_DAYS)
+                if days is not None:
+                    out[key] = days
+        if "min" in out and "max" in out and out["min"] >= out["max"]:
+            self.error(where, "min must be less than max")
+        return out
+
 
 # --- Validation, field by field -------------------------------------------------------
 
@@ -294,12 +349,13 @@ def _indication(check: _Checker, item: Any, path: Path_, area: str | None) -> di
         "area": check.choice(item, "area", path, Area.values) if "area" in item else area,
         "label_fr": check.text(item, "label_fr", path),
         "label_en": check.text(item, "label_en", path),
-        "synonyms": check.strings(item, "synonyms", path),
+        "synonyms": check.words(item, "synonyms", path, {}),
         "icd10_codes": check.strings(item, "icd10_codes", path),
         "snomed_codes": [str(c) for c in item.get("snomed_codes") or []]
         if isinstance(item.get("snomed_codes"), list | type(None))
         else check.strings(item, "snomed_codes", path),
         "red_flags": [],
+        "duration_days": check.duration(item, path),
     }
     if row["code"] and not SLUG.match(row["code"]):
         check.error((*path, "code"), "must be a slug (lower-case letters, digits, hyphens)")
@@ -313,13 +369,18 @@ def _indication(check: _Checker, item: Any, path: Path_, area: str | None) -> di
     if not isinstance(flags, list):
         check.error((*path, "red_flags"), "must be a list")
         flags = []
+    # A word stands for one red flag of the indication, present or absent, never two.
+    flag_words: dict[str, Path_] = {}
     for index, flag in enumerate(flags):
         flag_path = (*path, "red_flags", index)
-        keys = {"code", "label_fr", "label_en"}
-        if check.mapping(flag, flag_path, keys, keys):
-            flag_row = {k: check.text(flag, k, flag_path) for k in ("code", "label_fr", "label_en")}
+        if check.mapping(flag, flag_path, RED_FLAG_KEYS, RED_FLAG_REQUIRED):
+            flag_row: dict[str, Any] = {
+                k: check.text(flag, k, flag_path) for k in ("code", "label_fr", "label_en")
+            }
             if flag_row["code"] in {f["code"] for f in row["red_flags"]}:
                 check.error((*flag_path, "code"), "red flag given twice")
+            flag_row["words"] = check.words(flag, "words", flag_path, flag_words)
+            flag_row["absent_words"] = check.words(flag, "absent_words", flag_path, flag_words)
             row["red_flags"].append(flag_row)
     return row
 

@@ -62,6 +62,7 @@ def rule_set_document(rule_set: RuleSet) -> dict[str, Any]:
                 "icd10_codes": list(i.icd10_codes),
                 "snomed_codes": list(i.snomed_codes),
                 "red_flags": list(i.red_flags),
+                **({"duration_days": dict(i.duration_days)} if i.duration_days else {}),
             }
             for _, i in sorted(indications.items())
         ],
