@@ -19,6 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from guidelines.engine import CompiledRuleSet, NoPublishedRuleSet, published_rule_set_compiled
+from guidelines.resolve import ICD10_QUERY, SNOMED_QUERY, resolve
+from guidelines.understanding import Understanding, understand
 from imaging_cds.pseudonym import pseudonymise
 from scheduling.geo import commune_lookup
 
@@ -139,9 +141,11 @@ class PatientInput:
 
 @dataclass(frozen=True)
 class ClinicalInput:
-    indication_code: str
+    indication_code: str  # "" when a text named no situation of the pack with certainty
     red_flags: frozenset[str] = frozenset()  # stated present
     red_flags_absent: frozenset[str] = frozenset()  # stated absent (kept in the record)
+    # What was read from the order text, when the indication came from one.
+    understanding: Understanding | None = None
 
 
 @dataclass(frozen=True)
@@ -274,29 +278,80 @@ def indication_red_flags(indication_code: str, rules: CompiledRuleSet | None = N
     return sorted(entry.indication.red_flags) if entry else []
 
 
+def _standard_code(
+    code: str, text: str, compiled: CompiledRuleSet
+) -> tuple[str | None, Understanding | None, str | None]:
+    """Our indication for a CIM-10 / ICD-10(-CM) or SNOMED CT code: (code, what the text
+    said, problem); (None, None, None) when no situation carries it. A code two
+    situations share is decided by the text, if any."""
+    found = [c for c in resolve(code, compiled, limit=10) if c.score >= 0.8]
+    if not found:  # a real code of a situation the guidelines do not cover
+        return None, None, None
+    best = [c.code for c in found if c.score == found[0].score]
+    reading = understand(text, compiled) if text else None
+    if len(best) > 1 and reading is not None:
+        ranked = [s.code for s in reading.suggestions if s.code in best]
+        if ranked:
+            return ranked[0], reading, None
+    if len(best) > 1:
+        return (
+            None,
+            reading,
+            _("The code “%(code)s” matches several situations (%(codes)s): give one of them.")
+            % {"code": code[:40], "codes": ", ".join(best)},
+        )
+    return best[0], reading, None
+
+
 def clinical_validate(
     *,
     indication_code: str | None,
     red_flags: Iterable[str] = (),
     red_flags_absent: Iterable[str] = (),
+    indication_text: str | None = None,
     rules: CompiledRuleSet | None = None,
 ) -> ClinicalInput:
-    """The indication must be one of the published rule set, and every red flag one of
-    that indication's: an unknown code is refused with the list of valid ones."""
+    """The indication is one of the published rule set: our code, a CIM-10 / ICD-10-CM
+    or SNOMED CT code one of its situations carries, or what an order text says (read
+    by guidelines.understanding; a text that names no situation with certainty gives
+    "no guideline applies", indication ""). Every red flag must be one of that
+    indication's: an unknown code is refused with the list of valid ones. Red flags
+    the text states present or absent are added to those given, never against them."""
     errors: dict[str, list[str]] = {}
     compiled = _rules(rules)
     code = (indication_code or "").strip()
+    text = (indication_text or "").strip()
     present, absent = frozenset(red_flags), frozenset(red_flags_absent)
-    if not code:
+    reading: Understanding | None = None
+    if compiled is None:
+        raise InputError({"indication_code": [_("No guideline rule set is published yet.")]})
+    if code and code not in compiled.entries:
+        if ICD10_QUERY.match(code) or SNOMED_QUERY.match(code):
+            mapped, reading, problem = _standard_code(code, text, compiled)
+            if problem:
+                errors["indication_code"] = [problem]
+            elif mapped is None and text:
+                reading = understand(text, compiled)
+                mapped = reading.indication_code
+            code = mapped or ""
+        else:
+            errors["indication_code"] = [
+                _("Choose the clinical indication from the list: “%(code)s” is not one.")
+                % {"code": code[:80]}
+            ]
+    elif not code and text:
+        reading = understand(text, compiled)
+        code = reading.indication_code or ""
+        if not code and (present or absent):
+            errors["red_flags"] = [
+                _(
+                    "Red flags were given but the text names no situation with certainty: "
+                    "give the indication's code."
+                )
+            ]
+    elif not code:
         errors["indication_code"] = [_("Choose the clinical indication.")]
-    elif compiled is None:
-        errors["indication_code"] = [_("No guideline rule set is published yet.")]
-    elif code not in compiled.entries:
-        errors["indication_code"] = [
-            _("Choose the clinical indication from the list: “%(code)s” is not one.")
-            % {"code": code[:80]}
-        ]
-    else:
+    if code and not errors:
         valid = indication_red_flags(code, compiled)
         for name, given in (("red_flags", present), ("red_flags_absent", absent)):
             unknown = sorted(given - set(valid))
@@ -318,7 +373,66 @@ def clinical_validate(
             ]
     if errors:
         raise InputError(errors)
-    return ClinicalInput(code, present, absent)
+    if reading is not None and code:
+        read_present, read_absent = reading.flags_for(code)
+        present = present | (read_present - absent)
+        absent = absent | (read_absent - present)
+    return ClinicalInput(code, present, absent, reading)
+
+
+# Risk facts an order text states, as the patient's facts they set.
+_RISK_FLAGS = {
+    "contrast-allergy": "contrast_allergy",
+    "mri-unsafe-implant": "mri_unsafe_implant",
+    "claustrophobia": "claustrophobia",
+}
+
+
+def patient_with_text(
+    patient: Mapping[str, object], reading: Understanding | None
+) -> tuple[dict[str, object], dict[str, list[str]]]:
+    """The patient's facts with what the order text states added: a fact the text
+    states and the structured data left open is taken (and the answer says so); a
+    fact the text contradicts is an error on that field."""
+    facts = dict(patient)
+    errors: dict[str, list[str]] = {}
+    if reading is None:
+        return facts, errors
+    pregnancy = facts.get("pregnancy") or "unknown"
+    said = (
+        "yes"
+        if "pregnancy" in reading.risks
+        else "no"
+        if "pregnancy" in reading.risks_absent
+        else None
+    )
+    if said and pregnancy == "unknown":
+        facts["pregnancy"] = said
+    elif said and pregnancy != said:
+        errors["pregnancy"] = [
+            _("The order text says “pregnant: %(text)s” but pregnancy is “%(given)s”.")
+            % {"text": said, "given": pregnancy}
+        ]
+    for risk, name in _RISK_FLAGS.items():
+        if risk in reading.risks:
+            facts[name] = True
+    read = reading.facts
+    if read.sex and facts.get("sex") in (None, "", "U"):
+        facts["sex"] = read.sex
+    elif read.sex and facts.get("sex") != read.sex:
+        errors["sex"] = [
+            _("The order text says sex %(text)s but the patient's sex is %(given)s.")
+            % {"text": read.sex, "given": facts.get("sex")}
+        ]
+    born = facts.get("birth_date")
+    if read.age_years is not None and isinstance(born, date):
+        age = age_in_years(born, timezone.localdate())
+        if abs(age - read.age_years) > 1:
+            errors["birth_date"] = [
+                _("The order text says %(text)s years old but the birth date gives %(age)s.")
+                % {"text": read.age_years, "age": age}
+            ]
+    return facts, errors
 
 
 def decision_input_validate(
@@ -327,25 +441,31 @@ def decision_input_validate(
     indication_code: str | None,
     red_flags: Iterable[str] = (),
     red_flags_absent: Iterable[str] = (),
+    indication_text: str | None = None,
     today: date | None = None,
 ) -> DecisionInput:
     """The patient and the clinical part together, every problem of both reported at
-    once. ``patient`` holds :func:`patient_validate`'s keyword arguments."""
+    once. ``patient`` holds :func:`patient_validate`'s keyword arguments; what an
+    order text states of the patient is added to them (:func:`patient_with_text`)."""
     errors: dict[str, list[str]] = {}
     checked_patient: PatientInput | None = None
     clinical: ClinicalInput | None = None
-    try:
-        checked_patient = patient_validate(**patient, today=today)  # type: ignore[arg-type]
-    except InputError as error:
-        errors.update(error.errors)
     try:
         clinical = clinical_validate(
             indication_code=indication_code,
             red_flags=red_flags,
             red_flags_absent=red_flags_absent,
+            indication_text=indication_text,
         )
     except InputError as error:
         errors.update(error.errors)
+    facts, conflicts = patient_with_text(patient, clinical.understanding if clinical else None)
+    try:
+        checked_patient = patient_validate(**facts, today=today)  # type: ignore[arg-type]
+    except InputError as error:
+        errors.update(error.errors)
+    for name, messages in conflicts.items():
+        errors.setdefault(name, []).extend(messages)
     if errors:
         raise InputError(errors)
     assert checked_patient is not None and clinical is not None

@@ -255,6 +255,8 @@ def decision_make(
         },
         "filters": filters.as_dict(),
     }
+    if clinical.understanding is not None:
+        inputs["understanding"] = clinical.understanding.as_record()
     decision = evaluate(indication_code, patient_context(inputs, priors.facts, today), rules)
     ratings = [_rating_record(r) for r in decision.ratings]
     no_imaging = decision.guideline_applies and not any(rating_offerable(r) for r in ratings)

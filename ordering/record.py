@@ -79,6 +79,20 @@ class ConsultationRecord:
     def no_imaging_indicated(self) -> bool:
         return bool(self.consultation.outputs.get("no_imaging_indicated"))
 
+    @property
+    def understanding(self) -> dict[str, Any] | None:
+        """What was read from an order text (guidelines.understanding), if one was."""
+        found: dict[str, Any] | None = self.consultation.inputs.get("understanding")
+        return found
+
+    def red_flag_labels(self) -> dict[str, str]:
+        """The indication's red flags, code -> label in the answer's language."""
+        from guidelines.models import Indication
+
+        indication = Indication.objects.filter(code=self.indication_code).first()
+        flags = indication.red_flags if indication else []
+        return {flag["code"]: localised(flag, "label") for flag in flags}
+
     def rating(self, procedure_code: str) -> dict[str, Any] | None:
         return next((r for r in self.ratings if r["procedure_code"] == procedure_code), None)
 

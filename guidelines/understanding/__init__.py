@@ -41,6 +41,8 @@ from guidelines.understanding.facts import (
 # set, guidelines/data/understanding/eval_orders.yaml, to keep confident errors rare).
 MIN_CONFIDENCE = 0.55
 MAX_SUGGESTIONS = 5
+# Below this lead over the runner-up, the best situation loses confidence.
+AMBIGUITY_MARGIN = 0.15
 MAX_TEXT = 2000  # characters read; a longer text is cut (and the answer says so)
 PAEDIATRIC_AREA = "paediatrics"
 ADULT_AGE = 16
@@ -76,6 +78,42 @@ class Understanding:
     def flags_for(self, code: str) -> tuple[frozenset[str], frozenset[str]]:
         return self.red_flags.get(code, (frozenset(), frozenset()))
 
+    def as_record(self) -> dict[str, Any]:
+        """What was understood, as plain data for the record and the answers: never
+        the text itself (it may name the patient)."""
+        code = self.indication_code
+        present, absent = self.flags_for(code) if code else (frozenset(), frozenset())
+        facts = self.facts
+        return {
+            "understood": self.understood,
+            "indication_code": code,
+            "from_code": self.from_code,
+            "suggestions": [
+                {
+                    "code": s.code,
+                    "label_fr": s.label_fr,
+                    "label_en": s.label_en,
+                    "confidence": s.confidence,
+                }
+                for s in self.suggestions
+            ],
+            "red_flags_present": sorted(present),
+            "red_flags_absent": sorted(absent),
+            "risks": sorted(self.risks),
+            "risks_absent": sorted(self.risks_absent),
+            "facts": {
+                "age_years": facts.age_years,
+                "sex": facts.sex,
+                "duration_days": facts.duration_days,
+                "onset": facts.onset,
+                "laterality": facts.laterality,
+                "hypothesis": facts.hypothesis,
+                "no_red_flags_stated": facts.no_red_flags_stated,
+            },
+            "unused_words": list(self.unused),
+            "truncated": self.truncated,
+        }
+
 
 # --- Text ----------------------------------------------------------------------------
 
@@ -108,6 +146,7 @@ class _Index:
     vocabulary: dict[str, int]  # term -> id, as the retriever knows it
     idf: dict[str, float]
     phrases: dict[str, list[tuple[str, tuple[str, ...]]]]  # code -> [(text, terms)]
+    document_terms: dict[str, frozenset[str]]  # code -> every term of its phrases
     known: list[str]  # every word the matcher or the ranking can use (typo targets)
     known_set: frozenset[str]
     matchers: tuple[Any, ...]  # edsnlp term matchers of this vocabulary
@@ -116,19 +155,6 @@ class _Index:
     risk_terms: dict[str, str]  # label -> risk code
     corrections: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _red_flag_words(info: IndicationInfo) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """(code, words stating it, words stating it absent) of each red flag; the labels
-    count as words too."""
-    found = getattr(info, "red_flag_words", None) or ()
-    by_code = {code: (tuple(w), tuple(a)) for code, w, a in found}
-    labels = getattr(info, "red_flag_labels", {}) or {}
-    out = []
-    for code in sorted(info.red_flags):
-        words, absent = by_code.get(code, ((), ()))
-        out.append((code, (*labels.get(code, ()), *words), absent))
-    return out
 
 
 _GROUPS = {"ind": True, "flag": True, "risk": True}
@@ -213,7 +239,8 @@ def index_build(infos: list[IndicationInfo]) -> _Index:
             phrase_terms.setdefault(label, [text])
             phrase_codes[label].add(info.code)
             known.update(tokens(key))
-        for code, words, absent in _red_flag_words(info):
+        for flag in info.red_flag_words:
+            code, words, absent = flag.code, flag.words, flag.absent_words
             for number, (group, says_absent) in enumerate(((words, False), (absent, True))):
                 if not group:
                     continue
@@ -243,6 +270,7 @@ def index_build(infos: list[IndicationInfo]) -> _Index:
         vocabulary=vocabulary,
         idf=idf,
         phrases=phrases,
+        document_terms={c: frozenset(t for _, ws in p for t in ws) for c, p in phrases.items()},
         known=known_words,
         known_set=frozenset(known),
         matchers=_matchers(phrase_terms, flag_terms, risk_terms),
@@ -285,10 +313,15 @@ def _corrected(index: _Index, word: str) -> str | None:
         return found
     from rapidfuzz import fuzz, process
 
-    match = process.extractOne(
-        word, index.known, scorer=fuzz.ratio, score_cutoff=84 if len(word) < 7 else 80
-    )
-    result = str(match[0]) if match else None
+    # A word cut short ("pneumo", "abdo") stands for the shortest known word it starts.
+    longer = [k for k in index.known if k.startswith(word)]
+    if longer:
+        result: str | None = min(longer, key=lambda k: (len(k), k))
+    else:
+        match = process.extractOne(
+            word, index.known, scorer=fuzz.ratio, score_cutoff=84 if len(word) < 7 else 80
+        )
+        result = str(match[0]) if match else None
     with index.lock:
         if len(index.corrections) < 100_000:
             index.corrections[word] = result
@@ -323,19 +356,19 @@ def _fits(info: IndicationInfo, facts: StatedFacts, child: bool, adult: bool) ->
         factor *= 0.5
     if facts.age_years is not None:
         if paediatric and facts.age_years >= ADULT_AGE:
-            factor *= 0.6
+            factor *= 0.5
         if not paediatric and facts.age_years < ADULT_AGE and _has_paediatric_twin(info):
-            factor *= 0.7
+            factor *= 0.5
     elif child and not paediatric and _has_paediatric_twin(info):
-        factor *= 0.7
+        factor *= 0.5
     if facts.sex == "M" and info.area == "gynaecology":
         factor *= 0.5
-    bounds = getattr(info, "duration_days", None)
+    bounds = info.duration_days
     if bounds:
         low, high = bounds
         days = facts.duration_days
         if days is not None:
-            if (low is not None and days < low) or (high is not None and days > high):
+            if not info.duration_fits(days):
                 factor *= 0.6
         elif (facts.onset == "chronic" and high is not None and low is None) or (
             facts.onset == "acute" and low is not None
@@ -347,6 +380,31 @@ def _fits(info: IndicationInfo, facts: StatedFacts, child: bool, adult: bool) ->
 def _has_paediatric_twin(info: IndicationInfo) -> bool:
     # Adult situations whose code says so have a child counterpart in the pack.
     return info.code.endswith("-adult")
+
+
+# Negation as prescribers write it in English (edsnlp's cues are French), and the
+# French ones a short order uses without a verb ("non fumeur", "ni déficit").
+_NEGATION_BEFORE = frozenset(
+    ["no", "not", "without", "denies", "denied", "negative", "nil", "non", "pas", "sans", "aucun", "aucune", "ni", "absence"]
+)
+_NEGATION_AFTER = frozenset(["absent", "absente", "absents", "absentes", "negatif", "negative", "negatifs"])
+_CLAUSE_END = frozenset([",", ";", ".", ":", "mais", "but", "avec", "with", "et", "and"])
+
+
+def _negated(span: Any) -> bool:
+    """edsnlp's negation, or a cue in the few words before (or just after) the span,
+    within its clause."""
+    if span._.negation:
+        return True
+    doc = span.doc
+    for token in reversed(doc[max(0, span.start - 4) : span.start]):
+        word = fold(token.text)
+        if token.text in _CLAUSE_END or word in _CLAUSE_END:
+            break
+        if word in _NEGATION_BEFORE:
+            return True
+    after = doc[span.end : span.end + 2]
+    return any(fold(token.text) in _NEGATION_AFTER for token in after)
 
 
 def _days(doc: Any) -> int | None:
@@ -412,44 +470,59 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
         used.update(tokens(fold(span.text)))
 
     named: dict[str, float] = defaultdict(float)
-    negated: set[str] = set()
     for span in doc.spans.get("ind", []):
         take(span)
         for code in index.phrase_codes.get(span.label_, ()):
-            if span._.negation:
-                negated.add(code)
-            else:
+            # A negated mention earns nothing; it takes nothing away either: a negation
+            # cue nearby ("bHCG négatifs") is not a denial of the situation.
+            if not span._.negation:
                 named[code] = max(named[code], len(tokens(fold(span.text))))
     flag_hits: list[tuple[str, str, bool]] = []
     for span in doc.spans.get("flag", []):
         take(span)
         indication, flag, says_absent = index.flag_terms[span.label_]
-        flag_hits.append((indication, flag, says_absent != bool(span._.negation)))
+        flag_hits.append((indication, flag, says_absent != _negated(span)))
     risks: set[str] = set()
     risks_absent: set[str] = set()
     for span in doc.spans.get("risk", []):
         take(span)
         code = index.risk_terms[span.label_]
-        (risks_absent if span._.negation else risks).add(code)
+        (risks_absent if _negated(span) else risks).add(code)
     query = [stem(t) for t in tokens(corrected) if t not in STOPWORDS and len(t) > 1]
     query_set = set(query)
     bm25 = _bm25(index, query)
     candidates = set(sorted(bm25, key=lambda c: -bm25[c])[:25]) | set(named)
     top = max(bm25.values(), default=0.0) or 1.0
+    # The words that may name the situation: not those that said a red flag, a risk
+    # or the form of the order ("depuis", "sans"...).
+    side_words = {stem(w) for w in used} | {stem(w) for w in ORDER_WORDS}
+    naming = [w for w in dict.fromkeys(query) if w not in side_words or w in index.idf]
+    weight = sum(index.idf.get(w, 1.0) for w in naming) or 1.0
     scored: list[tuple[float, str, str]] = []
     for code in candidates:
         info = index.infos.get(code)
         if info is None:
             continue
         cover, said = _coverage(index, code, query_set)
+        terms_of = index.document_terms[code]
+        explained = sum(index.idf.get(w, 1.0) for w in naming if w in terms_of) / weight
         relative = bm25.get(code, 0.0) / top
-        score = 0.6 * cover + 0.3 * relative + (0.15 if code in named else 0.0)
-        if code in negated and code not in named:
-            score *= 0.3
+        score = (
+            0.45 * max(cover, explained)
+            + 0.25 * min(cover, explained)
+            + 0.3 * relative
+            + (0.1 if code in named else 0.0)
+        )
         score *= _fits(info, facts, child, adult)
         scored.append((min(1.0, score), code, said))
-        used.update(w for w in query_set if any(w in p for _, p in index.phrases[code]))
     scored.sort(key=lambda item: (-item[0], item[1]))
+    if scored:
+        used.update(w for w in query_set if w in index.document_terms[scored[0][1]])
+    # Two situations the words fit almost equally: neither is sure.
+    if len(scored) > 1:
+        margin = scored[0][0] - scored[1][0]
+        doubt = 0.5 + 0.5 * min(1.0, margin / AMBIGUITY_MARGIN)
+        scored = [(score * doubt, code, said) for score, code, said in scored]
     # Words that took part in nothing lower the confidence a little.
     meaningful = [
         w
@@ -461,7 +534,7 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
         for w in dict.fromkeys(meaningful)
         if w not in used and stem(fixed[w] or w) not in used and (fixed[w] or w) not in used
     )
-    penalty = 1.0 - 0.1 * min(1.0, len(unused) / max(1, len(meaningful)))
+    penalty = 1.0 - 0.15 * min(1.0, len(unused) / max(1, len(meaningful)))
     suggestions = tuple(
         Suggestion(
             code=code,

@@ -164,6 +164,12 @@ class _Consultation(serializers.Serializer[dict[str, Any]]):
     ratings = _Rating(many=True)
     priors = serializers.DictField()
     options = _Option(many=True)
+    understanding = serializers.DictField(
+        required=False,
+        help_text="What was read from indication_text: suggestions with their confidence, "
+        "red flags and risk facts stated present or absent, age, sex, duration, side, "
+        "unused words. Absent when no text was given.",
+    )
 
 
 def _consultation_data(consultation: Consultation, options: Options) -> dict[str, Any]:
@@ -192,6 +198,11 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
         "ratings": outputs.get("ratings", []),
         "priors": outputs.get("priors", {}),
         "options": rows,
+        **(
+            {"understanding": consultation.inputs["understanding"]}
+            if "understanding" in consultation.inputs
+            else {}
+        ),
     }
 
 
@@ -284,7 +295,19 @@ class EvaluateApi(APIView):
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         patient = _PatientIn()
         indication_code = serializers.CharField(
-            max_length=80, help_text="A code from GET /api/v1/indications."
+            max_length=80,
+            required=False,
+            allow_blank=True,
+            help_text="A code from GET /api/v1/indications, or a CIM-10 / ICD-10-CM or "
+            "SNOMED CT code one of them carries.",
+        )
+        indication_text = serializers.CharField(
+            max_length=10_000,
+            required=False,
+            allow_blank=True,
+            help_text="The order's text, as the prescriber wrote it (French or English): "
+            "read for the indication, red flags, risk facts, age, sex and duration. "
+            "`understanding` in the answer says what was read and used.",
         )
         red_flags = serializers.ListField(
             child=serializers.CharField(max_length=80),
@@ -311,7 +334,8 @@ class EvaluateApi(APIView):
         try:
             checked = decision_input_validate(
                 patient=values["patient"],
-                indication_code=values["indication_code"],
+                indication_code=values.get("indication_code"),
+                indication_text=values.get("indication_text"),
                 red_flags=values["red_flags"],
                 red_flags_absent=values["red_flags_absent"],
             )

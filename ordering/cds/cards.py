@@ -16,6 +16,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from guidelines.models import Category, Procedure
 from ordering.decision import DecisionOutcome
@@ -203,6 +204,31 @@ def _rating_lines(rating: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _understood_lines(record: ConsultationRecord) -> list[str]:
+    """What was read from the order's words, in a prescriber's words: the situation and
+    the facts used, or the nearest situations when none was sure."""
+    reading = record.understanding
+    if not reading:
+        return []
+    if not reading["understood"]:
+        nearest = ", ".join(localised(s, "label") for s in reading["suggestions"][:3])
+        line = _("The indication was not recognised with certainty in the order's reason.")
+        if nearest:
+            line += " " + _("Nearest situations: %(list)s.") % {"list": nearest}
+        return ["", line]
+    flags = record.red_flag_labels()
+    parts = [localised(reading["suggestions"][0], "label")]
+    days = reading["facts"]["duration_days"]
+    if days:
+        parts.append(ngettext("%(n)s day", "%(n)s days", days) % {"n": days})
+    parts += [flags.get(code, code) for code in reading["red_flags_present"]]
+    parts += [
+        _("%(flag)s: absent") % {"flag": flags.get(code, code)}
+        for code in reading["red_flags_absent"]
+    ]
+    return ["", "**" + _("Understood from the order") + "**: " + " · ".join(parts)]
+
+
 def _source(outcome: DecisionOutcome, rating: dict[str, Any] | None) -> dict[str, Any]:
     version = outcome.consultation.rule_set_version
     document = rating["source"]["document"] if rating else "imaging-cds"
@@ -240,6 +266,13 @@ def order_card(
             "score": rating["score"],
         }
         lines += _rating_lines(rating)
+    if procedure is None:
+        lines += [
+            "",
+            _("The exam ordered (“%(exam)s”) is not one the catalogue recognises.")
+            % {"exam": exam_text[:100] or "?"},
+        ]
+    lines += _understood_lines(record)
     suggestions: dict[str, str] = {}
     card_suggestions: list[dict[str, Any]] = []
     ordered_is_poor = rating is None or _indicator(rating) in ("warning", "critical")

@@ -24,6 +24,7 @@ from guidelines.resolve import resolve, words
 ICD10_SYSTEMS = frozenset(
     {
         "http://hl7.org/fhir/sid/icd-10",
+        "http://hl7.org/fhir/sid/icd-10-cm",
         "http://hl7.org/fhir/sid/icd-10-fr",
         "urn:oid:2.16.840.1.113883.6.3",
     }
@@ -41,8 +42,8 @@ PREGNANT_ANSWERS = {"LA15173-0": "yes", "LA26683-5": "no", "LA4489-6": "unknown"
 # Empty on purpose: no mapping has been verified, and a guessed one would rate the
 # wrong exam. Orders coded only in these systems are matched by their text.
 EXTERNAL_PROCEDURE_CODES: dict[tuple[str, str], str] = {}
-# A free-text indication is used only when the resolver is this sure of it.
-INDICATION_TEXT_MIN_SCORE = 0.8
+# The reason's words read for the indication: beyond this, an order is not a reason.
+MAX_REASON_TEXT = 2000
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -79,8 +80,8 @@ class DraftOrder:
     resource: dict[str, Any]  # as the EHR sent it, echoed back in actions
     id: str
     procedure: Procedure | None
-    indication_code: str  # "" when the reason could not be resolved
-    indication_label: str
+    indication_code: str  # a CIM-10 / ICD-10-CM / SNOMED CT code of the reason, or ""
+    indication_text: str  # the reason's text, displays and the order's notes
     reason_given: bool
     exam_text: str
     red_flags: frozenset[str] = frozenset()
@@ -144,14 +145,14 @@ def _first_error(exc: Exception) -> str:
 
 def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrder:
     procedure, exam_text = _procedure_of(request)
-    indication, label, given = _indication_of(request)
+    indication, text, given = _indication_of(request)
     flags = red_flag_system()
     return DraftOrder(
         resource=resource,
         id=str(request.id or ""),
         procedure=procedure,
         indication_code=indication,
-        indication_label=label,
+        indication_text=text,
         reason_given=given,
         exam_text=exam_text,
         red_flags=frozenset(
@@ -202,33 +203,36 @@ def procedure_by_text(text: str) -> Procedure | None:
 
 
 def _indication_of(request: ServiceRequest) -> tuple[str, str, bool]:
-    reasons = request.reasonCode or []
-    if not reasons:
-        return "", "", False
-    try:
-        rules = published_rule_set_compiled()
-    except NoPublishedRuleSet:
-        return "", "", True
+    """(a standard code of the reason, the reason's words, whether a reason was given).
+    The words are reasonCode's text and displays and the order's notes: the input
+    contract reads them (guidelines.understanding) when no code settles it."""
     texts: list[str] = []
+    codes: list[str] = []
     flags = red_flag_system()
-    for reason in reasons:
+    for reason in request.reasonCode or []:
+        if reason.text:
+            texts.append(str(reason.text))
         for coding in reason.coding or []:
             system, code = str(coding.system or ""), str(coding.code or "")
             if system == flags:
                 continue  # a red flag of the indication, not the indication
             if code and (system in ICD10_SYSTEMS or system == SNOMED_SYSTEM):
-                found = resolve(code, rules, limit=1)
-                if found and found[0].score >= 0.8:  # exact code or its parent category
-                    return found[0].code, found[0].indication.label_en, True
+                codes.append(code)
             if coding.display:
-                texts.append(coding.display)
-        if reason.text:
-            texts.insert(0, reason.text)
-    for text in texts:
-        found = resolve(text, rules, limit=1)
-        if found and found[0].score >= INDICATION_TEXT_MIN_SCORE:
-            return found[0].code, found[0].indication.label_en, True
-    return "", texts[0] if texts else "", True
+                texts.append(str(coding.display))
+    notes = [str(n.text) for n in request.note or [] if n.text]
+    given = bool(codes or texts or notes)
+    # The first code that names a situation of ours, else the first one.
+    code = next((c for c in codes if _names_a_situation(c)), codes[0] if codes else "")
+    return code, " ; ".join([*texts, *notes])[:MAX_REASON_TEXT], given
+
+
+def _names_a_situation(code: str) -> bool:
+    try:
+        rules = published_rule_set_compiled()
+    except NoPublishedRuleSet:
+        return False
+    return any(c.score >= 0.8 for c in resolve(code, rules, limit=1))
 
 
 # --- The patient ---------------------------------------------------------------------

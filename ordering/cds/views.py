@@ -41,11 +41,9 @@ from ordering.cds.hook_input import (
     hook_patient,
 )
 from ordering.contract import (
-    ClinicalInput,
     DecisionInput,
     InputError,
     decision_input_validate,
-    patient_validate,
     postcode_problem,
 )
 from ordering.decision import OptionFilters, decision_make
@@ -225,9 +223,9 @@ class ServiceApi(_CdsApi):
 
 
 def _checked(patient: HookPatient, order: DraftOrder, *, usable_postcode: bool) -> DecisionInput:
-    """The hook's patient and order through the one input contract. An order whose
-    reason names no indication we know is still answered ("no guideline applies"),
-    but red flags sent with it cannot be read against any indication: refused."""
+    """The hook's patient and order through the one input contract: the reason's code,
+    or its words read by the understanding stage; a reason that names no situation
+    with certainty is still answered ("no guideline applies")."""
     facts = {
         "identifier": patient.identifier,
         "identifier_kind": patient.identifier_kind,
@@ -238,22 +236,12 @@ def _checked(patient: HookPatient, order: DraftOrder, *, usable_postcode: bool) 
         "weight_kg": patient.weight_kg,
         "egfr": patient.egfr,
     }
-    if order.indication_code:
-        return decision_input_validate(
-            patient=facts, indication_code=order.indication_code, red_flags=order.red_flags
-        )
-    errors: dict[str, list[str]] = {}
-    if order.red_flags:
-        errors["red_flags"] = [
-            _("Red flags were sent but the indication was not recognised: give its code.")
-        ]
-    try:
-        checked = patient_validate(**facts)  # type: ignore[arg-type]
-    except InputError as error:
-        errors.update(error.errors)
-    if errors:
-        raise InputError(errors)
-    return DecisionInput(checked, ClinicalInput(""))
+    return decision_input_validate(
+        patient=facts,
+        indication_code=order.indication_code,
+        indication_text=order.indication_text,
+        red_flags=order.red_flags,
+    )
 
 
 @extend_schema(exclude=True)
