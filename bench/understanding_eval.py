@@ -109,9 +109,8 @@ def main() -> int:
             print(f"  {order_id}: {gold} → {first}: {text[:90]}")
     texts = [str(order["text"]) for order in orders]
     print("\nlatency per text (ms), understanding beside the resolver it replaces:")
-    print(
-        f"  {'indications':>11}  {'understand p50':>14}  {'p99':>6}  {'resolve p50':>11}  {'p99':>6}"
-    )
+    header = ("indications", "understand p50", "p99", "resolve p50", "p99")
+    print("  {:>11}  {:>14}  {:>6}  {:>11}  {:>6}".format(*header))
     for size in args.sizes:
         sized = rules if size <= len(rules.entries) else scaled(rules, size)
         understood, resolved = latency(sized, texts, args.rounds)

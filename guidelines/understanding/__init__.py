@@ -385,9 +385,26 @@ def _has_paediatric_twin(info: IndicationInfo) -> bool:
 # Negation as prescribers write it in English (edsnlp's cues are French), and the
 # French ones a short order uses without a verb ("non fumeur", "ni déficit").
 _NEGATION_BEFORE = frozenset(
-    ["no", "not", "without", "denies", "denied", "negative", "nil", "non", "pas", "sans", "aucun", "aucune", "ni", "absence"]
+    [
+        "no",
+        "not",
+        "without",
+        "denies",
+        "denied",
+        "negative",
+        "nil",
+        "non",
+        "pas",
+        "sans",
+        "aucun",
+        "aucune",
+        "ni",
+        "absence",
+    ]
 )
-_NEGATION_AFTER = frozenset(["absent", "absente", "absents", "absentes", "negatif", "negative", "negatifs"])
+_NEGATION_AFTER = frozenset(
+    ["absent", "absente", "absents", "absentes", "negatif", "negative", "negatifs"]
+)
 _CLAUSE_END = frozenset([",", ";", ".", ":", "mais", "but", "avec", "with", "et", "and"])
 
 

@@ -142,7 +142,8 @@ def test_cds_hooks_reads_an_icd10_cm_code_and_the_orders_note(
         client, "imaging-order-select", hook_body("order-select", noted, pre=prefetch(patient()))
     )
     assert response.status_code == 200
-    assert Consultation.objects.order_by("-created_at").first().indication_code == "renal-colic"
+    latest = Consultation.objects.order_by("-created_at").first()
+    assert latest is not None and latest.indication_code == "renal-colic"
 
 
 def test_cds_hooks_says_when_the_reason_names_no_situation_with_certainty(
