@@ -39,7 +39,7 @@ from guidelines.understanding.facts import (
 
 # Offered as the indication only from this confidence up (tuned on the evaluation
 # set, guidelines/data/understanding/eval_orders.yaml, to keep confident errors rare).
-MIN_CONFIDENCE = 0.55
+MIN_CONFIDENCE = 0.6
 MAX_SUGGESTIONS = 5
 # Below this lead over the runner-up, the best situation loses confidence.
 AMBIGUITY_MARGIN = 0.15
@@ -514,7 +514,10 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
     # or the form of the order ("depuis", "sans"...).
     side_words = {stem(w) for w in used} | {stem(w) for w in ORDER_WORDS}
     naming = [w for w in dict.fromkeys(query) if w not in side_words or w in index.idf]
-    weight = sum(index.idf.get(w, 1.0) for w in naming) or 1.0
+    # A word the vocabulary does not know weighs as much as its rarest word: it is
+    # likely the very word that names a situation we have no guideline for.
+    rare = max(index.idf.values(), default=1.0)
+    weight = sum(index.idf.get(w, rare) for w in naming) or 1.0
     scored: list[tuple[float, str, str]] = []
     for code in candidates:
         info = index.infos.get(code)

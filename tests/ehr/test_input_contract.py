@@ -173,9 +173,11 @@ def test_cds_hooks_answers_a_card_saying_what_is_wrong_and_no_rating(
     resource = {**patient(), **case.hook_patient}
     reason: dict[str, Any] = {"text": "nodule du sein"}
     if case.indication == "low-back-pain-acute":
+        # M54.5 is both acute and chronic low back pain: the text decides.
         reason = {
+            "text": "lombalgie aiguë",
             "coding": [{"system": ICD10, "code": "M54.5"}]
-            + [{"system": RED_FLAGS, "code": code} for code in case.red_flags]
+            + [{"system": RED_FLAGS, "code": code} for code in case.red_flags],
         }
     body = hook_body(
         "order-select", order("us-breast", reason), pre=prefetch(resource, *case.hook_observations)
@@ -254,10 +256,11 @@ def test_cds_hooks_reads_red_flags_from_the_reason_and_rates_with_them(
     client: Client, ehr: Ehr, world: FlowPacs
 ) -> None:
     reason = {
+        "text": "lombalgie aiguë",
         "coding": [
             {"system": ICD10, "code": "M54.5"},
             {"system": RED_FLAGS, "code": "fever-or-general-decline"},
-        ]
+        ],
     }
     body = hook_body("order-select", order("mr-lumbar-spine", reason), pre=prefetch(patient()))
     response = ehr.hook(client, "imaging-order-select", body)
