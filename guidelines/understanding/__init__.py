@@ -119,11 +119,14 @@ class Understanding:
 
 
 def fold(text: str) -> str:
-    """Lower case, no accents; letters, digits, apostrophes and "?" kept."""
+    """Lower case, no accents; letters, digits and the punctuation that carries meaning
+    (apostrophes, "?", and the clause marks negation stops at) kept."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     bare = bare.replace("œ", "oe").replace("æ", "ae").replace("’", "'")
-    return re.sub(r"[^a-z0-9'?]+", " ", bare).strip()
+    # A comma or point between digits is a decimal ("38,5"), not a clause mark.
+    bare = re.sub(r"[;:?]|(?<![0-9])[,.]|[,.](?![0-9])", lambda m: f" {m.group(0)} ", bare)
+    return re.sub(r"[^a-z0-9'?,;.:]+", " ", bare).strip()
 
 
 def tokens(folded: str) -> list[str]:
@@ -477,7 +480,8 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
     folded = fold(raw)
     words = tokens(folded)
     fixed = {w: _corrected(index, w) for w in words}
-    corrected = " ".join(fixed[w] or w for w in words)
+    # Typos put right in place, punctuation kept: negation stops at a clause's end.
+    corrected = re.sub(r"[a-z0-9]+", lambda m: fixed.get(m.group(0)) or m.group(0), folded)
     doc = _read(index, corrected)
     facts = stated_facts(folded, _days(doc))
     child, adult = is_child(folded), is_adult(folded)
