@@ -12,7 +12,7 @@ the first in file order), then the procedure-level safety checks apply.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -55,6 +55,10 @@ class IndicationInfo:
     icd10_codes: tuple[str, ...] = ()
     snomed_codes: tuple[str, ...] = ()
     red_flags: frozenset[str] = frozenset()
+    # Each red flag's labels (FR, EN): guidelines.understanding reads them in the text.
+    red_flag_labels: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,12 @@ def indication_info(row: object) -> IndicationInfo:
         icd10_codes=tuple(row.icd10_codes or ()),
         snomed_codes=tuple(row.snomed_codes or ()),
         red_flags=frozenset(flag["code"] for flag in row.red_flags or ()),
+        red_flag_labels={
+            flag["code"]: tuple(
+                label for label in (flag.get("label_fr"), flag.get("label_en")) if label
+            )
+            for flag in row.red_flags or ()
+        },
     )
 
 
