@@ -39,9 +39,12 @@ def fill_patient(page: Page, identifier: str, birth_date: str, **extra: str) -> 
 
 
 def choose_indication(page: Page, words: str, label: str) -> None:
+    """Type in the indication box, then tick the situation among what was understood
+    (pre-ticked when the text is clear enough, one of the nearest otherwise)."""
     page.get_by_label("Pourquoi cet examen ? (en français ou en anglais)").fill(words)
     choice = page.get_by_role("radio", name=label)
-    expect(choice).to_be_visible()
+    # The first reading in a server process loads the French language data (~4 s).
+    expect(choice).to_be_visible(timeout=20_000)
     choice.check()
 
 
