@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -177,13 +177,18 @@ def postcode_problem(postcode: str) -> str | None:
     return None
 
 
+def _decimal(value: float) -> str:
+    """350, 0,5: no trailing zero, the language's decimal mark."""
+    return f"{value:g}".replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
+
+
 def _number_problem(value: float | None, low: float, high: float, unit: str) -> str | None:
     if value is None:
         return None
     if not math.isfinite(value) or not low <= value <= high:
         return _("Enter a value between %(low)s and %(high)s %(unit)s.") % {
-            "low": f"{low:g}",
-            "high": f"{high:g}",
+            "low": _decimal(low),
+            "high": _decimal(high),
             "unit": unit,
         }
     return None

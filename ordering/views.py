@@ -16,10 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
-from guidelines.resolve import resolve
 from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
+from ordering.chips import RISK_FIELDS, PageState, chips_read, risk_chip
 from ordering.contract import InputError, clinical_validate
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
@@ -49,20 +48,6 @@ SESSION_KEY = "ordering.pending_identities"
 SLOTS_PER_EXAM = 4
 
 
-def _indication_choices(query: str) -> list[Any]:
-    try:
-        return resolve(query, published_rule_set_compiled()) if query.strip() else []
-    except NoPublishedRuleSet:
-        return []
-
-
-def _red_flags_for(code: str) -> list[dict[str, str]]:
-    from guidelines.models import Indication
-
-    indication = Indication.objects.filter(code=code).first()
-    return list(indication.red_flags) if indication else []
-
-
 def _indication_label(code: str) -> dict[str, str]:
     from guidelines.models import Indication
 
@@ -80,7 +65,6 @@ def _indication_label(code: str) -> dict[str, str]:
 def order_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     indication_code = request.POST.get("indication_code", "")
-    indication_query = request.POST.get("indication_query", "")
     red_flags = frozenset(request.POST.getlist("red_flags"))
     clinical_errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -106,39 +90,56 @@ def order_new(request: HttpRequest) -> HttpResponse:
             }
             request.session[SESSION_KEY] = pending
             return redirect("ordering:consultation", consultation_id=outcome.consultation.pk)
+    # Shown again as the prescriber left it: their choice and ticks, read or by hand.
+    state = PageState.from_data(request.POST)
     context = {
         "form": form,
-        "indication_code": indication_code,
-        "indication_query": indication_query,
+        "indication_query": state.text,
+        "chips": chips_read(state),
         "indication_error": " ".join(clinical_errors.get("indication_code", [])),
         "red_flags_error": " ".join(clinical_errors.get("red_flags", [])),
-        "choices": _indication_choices(indication_query) if indication_query else [],
-        "red_flags": _red_flags_for(indication_code) if indication_code else [],
-        "checked_flags": red_flags,
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "ordering/new.html", context, status=status)
 
 
-@require_GET
+@require_POST
 @role_required(Role.PRESCRIBER)
-def indication_choices(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("indication_query", "")[:200]
+def understanding(request: HttpRequest) -> HttpResponse:
+    """What was read in the text as the prescriber types. POST, not GET: a long text
+    does not fit in a URL (gunicorn's request line stops at 4 KiB)."""
     return render(
         request,
-        "ordering/new.html#indication-choices",
-        {"choices": _indication_choices(query), "indication_query": query},
+        "ordering/new.html#understanding",
+        {"chips": chips_read(PageState.from_data(request.POST))},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.PRESCRIBER)
+def red_flags(request: HttpRequest) -> HttpResponse:
+    """The red flags of the chosen indication; with the text (POST), those it states
+    are ticked and say so."""
+    data = request.POST if request.method == "POST" else request.GET
+    return render(
+        request, "ordering/new.html#red-flags", {"chips": chips_read(PageState.from_data(data))}
     )
 
 
 @require_GET
 @role_required(Role.PRESCRIBER)
-def red_flags(request: HttpRequest) -> HttpResponse:
-    code = request.GET.get("indication_code", "")[:80]
+def risk_apply(request: HttpRequest) -> HttpResponse:
+    """One click from a risk fact read in the text to the patient-form field it maps
+    to: the field comes back set (still the prescriber's to change) and the chip says so."""
+    code = request.GET.get("risk", "")
+    if code not in RISK_FIELDS:
+        raise Http404
+    name, value = RISK_FIELDS[code]
+    form = PatientForm(initial={name: True if value == "on" else value})
     return render(
         request,
-        "ordering/new.html#red-flags",
-        {"red_flags": _red_flags_for(code), "checked_flags": frozenset()},
+        "ordering/new.html#risk-applied",
+        {"field": form[name], "risk": risk_chip(code, in_form=True), "applied": True},
     )
 
 

@@ -39,9 +39,12 @@ def fill_patient(page: Page, identifier: str, birth_date: str, **extra: str) -> 
 
 
 def choose_indication(page: Page, words: str, label: str) -> None:
+    """Type in the indication box, then tick the situation among what was understood
+    (pre-ticked when the text is clear enough, one of the nearest otherwise)."""
     page.get_by_label("Pourquoi cet examen ? (en français ou en anglais)").fill(words)
     choice = page.get_by_role("radio", name=label)
-    expect(choice).to_be_visible()
+    # The first reading in a server process loads the French language data (~4 s).
+    expect(choice).to_be_visible(timeout=20_000)
     choice.check()
 
 
@@ -153,8 +156,9 @@ BAD_INPUTS: list[tuple[str, str, Any]] = [
     ("Identifiant du patient", "x", "Un identifiant local compte"),
     ("Date de naissance", "2999-01-01", "La date de naissance est dans le futur."),
     ("Code postal de résidence", "99999", "hors du territoire desservi"),
-    ("Poids (kg)", "0", "supérieure ou égale à 1"),
-    ("DFG estimé (mL/min/1,73 m²)", "-4", "supérieure ou égale à 1"),
+    # The input contract's ranges (ordering/contract.py), with French decimals.
+    ("Poids (kg)", "0", "Saisissez une valeur entre 0,5 et 350 kg."),
+    ("DFG estimé (mL/min/1,73 m²)", "-4", "Saisissez une valeur entre 1 et 200"),
 ]
 
 

@@ -91,7 +91,7 @@ def test_a_read_of_someone_elses_consultation_is_a_404_and_audits_nothing(
     from tests.actors import make_user
 
     other = make_user("other-emr-client", Role.API_CLIENT)
-    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=other).key}"}
+    auth: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=other).key}"}
     consultation = signed["consultation"]
     assert client.get(f"/api/v1/consultations/{consultation}", **auth).status_code == 404
     assert client.get(f"/fhir/ServiceRequest/{signed['order']}", **auth).status_code == 404

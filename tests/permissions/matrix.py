@@ -176,8 +176,11 @@ ROWS: dict[str, Row] = {
     # --- prescribers: each only their own consultations and orders ----------------------
     "ordering:orders": Row("GET", prescribers(200, 200)),
     "ordering:new": Row("GET", prescribers(200, 200)),
-    "ordering:indication_choices": Row("GET", prescribers(200, 200)),
+    "ordering:understanding": Row(
+        "POST", prescribers(200, 200), data=lambda w: {"indication_query": "lombalgie aiguë"}
+    ),
     "ordering:red_flags": Row("GET", prescribers(200, 200)),
+    "ordering:risk_apply": Row("GET", prescribers(200, 200), data=lambda w: {"risk": "pregnancy"}),
     "ordering:consultation": Row("GET", prescribers(200), kwargs=_consultation),
     # The owner's empty choice is refused (400); someone else's consultation is not found.
     "ordering:hold": Row("POST", prescribers(400), kwargs=_consultation, data=_slot_choice),
