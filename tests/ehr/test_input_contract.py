@@ -302,3 +302,22 @@ def test_indications_list_each_indications_red_flags(
     )
     searched = client.get("/api/v1/indications", {"q": "lombalgie"}, **emr).json()
     assert searched[0]["red_flags"]
+
+
+def test_a_postcode_outside_the_territory_is_refused_on_the_page_and_by_rest(
+    alice: Client, client: Client, emr: dict[str, Any], world: FlowPacs
+) -> None:
+    with translation.override("fr"):
+        message = postcode_problem("99999")
+    assert message
+    page = alice.post(
+        "/orders/new/", {**GOOD, "postcode": "99999", "indication_code": "breast-lump"}
+    )
+    assert page.status_code == 400
+    assert message in html.unescape(page.content.decode())
+    alice.logout()
+    body = {"patient": {**GOOD, "postcode": "99999"}, "indication_code": "breast-lump"}
+    rest = client.post("/api/v1/evaluate", body, content_type="application/json", **emr)
+    assert rest.status_code == 400
+    assert rest.json()["error"]["fields"]["patient"]["postcode"] == [message]
+    assert not Consultation.objects.exists()
