@@ -162,16 +162,7 @@ def duration_text(days: int | None) -> str:
     return str(TIME_STRINGS["day"] % {"num": days})
 
 
-_NOTHING = Understanding(
-    text="",
-    suggestions=(),
-    understood=False,
-    red_flags={},
-    risks=frozenset(),
-    risks_absent=frozenset(),
-    facts=StatedFacts(),
-    unused=(),
-)
+_NOTHING = Understanding(text="")
 
 
 def red_flags_of(code: str) -> list[dict[str, str]]:

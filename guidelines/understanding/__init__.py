@@ -59,15 +59,17 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Understanding:
+    """What a text says; ``Understanding(text="")`` is "nothing understood"."""
+
     text: str
-    suggestions: tuple[Suggestion, ...]
-    understood: bool  # the first suggestion is sure enough to be the indication
+    suggestions: tuple[Suggestion, ...] = ()
+    understood: bool = False  # the first suggestion is sure enough to be the indication
     # Per suggested indication: (red flags stated present, stated absent).
-    red_flags: Mapping[str, tuple[frozenset[str], frozenset[str]]]
-    risks: frozenset[str]
-    risks_absent: frozenset[str]
-    facts: StatedFacts
-    unused: tuple[str, ...]  # words of the text that took part in nothing
+    red_flags: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    risks: frozenset[str] = frozenset()
+    risks_absent: frozenset[str] = frozenset()
+    facts: StatedFacts = field(default_factory=StatedFacts)
+    unused: tuple[str, ...] = ()  # words of the text that took part in nothing
     from_code: bool = False  # the text was a CIM-10 / SNOMED CT code
     truncated: bool = False
 
@@ -446,19 +448,8 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
     truncated = len(raw) > MAX_TEXT
     raw = raw[:MAX_TEXT]
     index = index_for(rules)
-    empty = Understanding(
-        text=raw,
-        suggestions=(),
-        understood=False,
-        red_flags={},
-        risks=frozenset(),
-        risks_absent=frozenset(),
-        facts=StatedFacts(),
-        unused=(),
-        truncated=truncated,
-    )
     if not raw:
-        return empty
+        return Understanding(text=raw, truncated=truncated)
     if SNOMED_QUERY.match(raw) or ICD10_QUERY.match(raw):
         found = resolve(raw, rules, limit=MAX_SUGGESTIONS)
         suggestions = tuple(
@@ -469,11 +460,6 @@ def understand(text: str, rules: CompiledRuleSet) -> Understanding:
             text=raw,
             suggestions=suggestions,
             understood=bool(suggestions) and suggestions[0].confidence >= 0.8,
-            red_flags={},
-            risks=frozenset(),
-            risks_absent=frozenset(),
-            facts=StatedFacts(),
-            unused=(),
             from_code=True,
             truncated=truncated,
         )
