@@ -107,6 +107,8 @@ def test_an_integrator_following_the_readme_gets_a_first_card_and_a_rest_answer(
     answer = json.loads(out["order-select"])
     [card] = answer["cards"]
     assert card["summary"] and card["indicator"] in {"info", "warning", "critical"}
+    # The card the README shows is the one an integrator gets.
+    assert f"`{card['summary']}`, indicator `{card['indicator']}`" in readme_section()
     assert CdsCard.objects.get(pk=card["uuid"]).consultation.prescriber == client.user
     assert answer["systemActions"][0]["resource"]["id"] == "example-order"
 
