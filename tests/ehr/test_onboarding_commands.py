@@ -4,6 +4,7 @@ and the admin, with real keys and the real database."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import translation
 
 from imaging_cds.roles import Role, has_role
 from ordering.admin import EhrClientForm
@@ -22,6 +24,13 @@ from tests.actors import Actors
 from tests.cds.jwt_keys import ec_key, public_jwk, rsa_key, token
 
 ISSUER = "https://ehr.hopital.example"
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    # Commands and forms speak LANGUAGE_CODE (French); these tests read the English ids.
+    with translation.override("en"):
+        yield
 
 
 def register(*args: str) -> str:
