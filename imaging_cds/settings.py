@@ -409,6 +409,18 @@ CDS_FHIR_TIMEOUT_SECONDS = env_float(
     "Time budget for fetching missing prefetch data from the EHR's FHIR server, seconds.",
     minimum=0.1,
 )
+CDS_JWKS_CACHE_SECONDS = env_int(
+    "CDS_JWKS_CACHE_SECONDS",
+    300,
+    "How long a JWKS fetched from an EHR client's jwks_url is kept, seconds.",
+    minimum=1,
+)
+CDS_JWKS_REFETCH_SECONDS = env_int(
+    "CDS_JWKS_REFETCH_SECONDS",
+    30,
+    "Least interval between two refetches of one JWKS for an unknown kid, seconds.",
+    minimum=1,
+)
 CDS_INS_SYSTEMS = env_list(
     "CDS_INS_SYSTEMS",
     ["urn:oid:1.2.250.1.213.1.4.8"],
