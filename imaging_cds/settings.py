@@ -315,6 +315,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduling.tasks.holds_release_expired",
         "schedule": float(HOLDS_RELEASE_SECONDS),
     },
+    # CDS Hooks tokens live minutes: their jti rows are forgotten once they expire.
+    "used-jwt-ids-purge": {
+        "task": "ordering.tasks.used_jwt_ids_purge_expired",
+        "schedule": 300.0,
+    },
 }
 
 # --- PACS (prior-exam lookup) -------------------------------------------------

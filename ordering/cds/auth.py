@@ -96,6 +96,18 @@ def jwt_verify(token: str, *, audience: str) -> VerifiedClient:
     return VerifiedClient(client=client, claims=claims)
 
 
+def used_jwt_ids_purge(*, now: datetime | None = None) -> int:
+    """Forget the jti of tokens that can no longer be presented: past their expiry and
+    the leeway jwt_verify grants. Run by Celery beat (ordering.tasks). Why a purge of
+    the table rather than Redis SET NX EX: the unique constraint keeps replay refusal
+    exact whatever happens to Redis (a restarted Redis without persistence would
+    forget live jtis and let a stolen token be replayed), and the rows live minutes
+    at most, so the table stays as small as the tokens in flight."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=LEEWAY_SECONDS)
+    deleted, _ = UsedJwtId.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
+
+
 def _remember_jti(issuer: str, jti: str, expires_at: datetime) -> None:
     # The unique constraint makes replay detection safe across processes.
     try:
