@@ -18,6 +18,7 @@ from imaging_cds.env import (
     env_int,
     env_list,
     env_optional_str,
+    env_rate,
     env_str,
     parse_database_url,
     parse_redis_url,
@@ -368,8 +369,13 @@ PACS_LOOKBACK_DAYS = env_int(
 )
 
 # --- REST framework ------------------------------------------------------------
-API_RATE_LIMIT = env_str(
+API_RATE_LIMIT = env_rate(
     "API_RATE_LIMIT", "300/min", "Requests allowed per API client, e.g. 300/min or 10/s."
+)
+CDS_RATE_LIMIT = env_rate(
+    "CDS_RATE_LIMIT",
+    "600/min",
+    "CDS Hooks calls (services and feedback) allowed per EHR client, e.g. 600/min.",
 )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from ordering.api.parsers import GuardedJSONParser
 from ordering.api.permissions import IsApiClient
+from ordering.api.throttling import CdsClientRateThrottle
 from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
 from ordering.cds.cards import (
     CardPlan,
@@ -104,6 +105,7 @@ class DiscoveryApi(APIView):
 class _CdsApi(APIView):
     authentication_classes = [CdsHooksJwtAuthentication]
     permission_classes = [IsApiClient]
+    throttle_classes = [CdsClientRateThrottle]
     parser_classes = [GuardedJSONParser]
     renderer_classes = [JSONRenderer]
 
