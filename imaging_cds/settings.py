@@ -75,6 +75,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, and only under /cds-services: preflights are answered before anything
+    # else, and every answer there (a 503 or 413 included) is readable cross-origin.
+    "ordering.cds.cors.CdsHooksCorsMiddleware",
     # First: it turns a lost database, wherever it is met, into a 503 with Retry-After.
     "imaging_cds.middleware.DatabaseUnavailableMiddleware",
     "imaging_cds.middleware.BodySizeLimitMiddleware",
