@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -20,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ordering.api.fhir import operation_outcome
 from ordering.api.parsers import GuardedJSONParser
 from ordering.api.permissions import IsApiClient
 from ordering.api.throttling import CdsClientRateThrottle
@@ -70,15 +72,13 @@ def _error(code: str, message: str, http_status: int) -> Response:
     return Response({"error": {"code": code, "message": message}}, status=http_status)
 
 
-def _precondition_failed(message: str) -> Response:
+def _precondition_failed(message: str) -> HttpResponse:
     """412 with a FHIR OperationOutcome saying which data could not be had. CDS Hooks
     2.0 names the status only; an OperationOutcome is what a FHIR-speaking EHR reads.
     Served as application/json like every other answer here: EHRs parse that."""
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "incomplete", "diagnostics": message}],
-    }
-    return Response(outcome, status=status.HTTP_412_PRECONDITION_FAILED)
+    return operation_outcome(
+        status.HTTP_412_PRECONDITION_FAILED, "incomplete", message, content_type="application/json"
+    )
 
 
 @extend_schema(exclude=True)
@@ -112,7 +112,7 @@ class _CdsApi(APIView):
 
 @extend_schema(exclude=True)
 class ServiceApi(_CdsApi):
-    def post(self, request: Request, service_id: str) -> Response:
+    def post(self, request: Request, service_id: str) -> HttpResponse:
         spec = SERVICES.get(service_id)
         if spec is None:
             return _error("not_found", "No such CDS service.", status.HTTP_404_NOT_FOUND)

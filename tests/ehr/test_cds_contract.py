@@ -4,13 +4,23 @@ example bodies where it has one: real PostgreSQL, real signed JWTs, real local s
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 from django.test import Client
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from ordering.models import DecisionFeedback
-from tests.ehr.conftest import Ehr, FhirServer
+from ordering.cds.cards import (
+    ARGONAUT_AUC_APPLIED,
+    ARGONAUT_CONSULT_ID,
+    ARGONAUT_RATING,
+    NO_CRITERIA_APPLY,
+    pama_code_read,
+    rating_read,
+)
+from ordering.models import CdsCard, DecisionFeedback
+from tests.ehr.conftest import Ehr, FhirServer, fixture
 from tests.ehr.test_cds_hooks import (
     _rated_card,
     breast_lump,
@@ -201,3 +211,78 @@ def test_feedback_breaking_the_specs_rules_is_refused_with_400_and_stores_nothin
         response = ehr.post(client, FEEDBACK, body)
         assert response.status_code == 400, (what, response.content)
     assert not DecisionFeedback.objects.exists()
+
+
+# --- PAMA: the Argonaut guide's extensions, written and read back ---------------------------
+
+
+def _pama_answer(client: Client, ehr: Ehr) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = fixture("pama-scenario-01-order-select.json")
+    body["prefetch"] = prefetch(patient(gender="male"))
+    response = ehr.hook(client, "imaging-order-select", body)
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    return answer["cards"][0], answer["systemActions"][0]["resource"]
+
+
+def _only(resource: dict[str, Any], url: str) -> dict[str, Any]:
+    [found] = [e for e in resource["extension"] if e["url"] == url]
+    return found
+
+
+def test_the_rating_is_written_with_the_argonaut_pama_extensions_too(
+    client: Client, ehr: Ehr, world: FlowPacs
+) -> None:
+    card, resource = _pama_answer(client, ehr)
+    consultation = CdsCard.objects.get(pk=card["uuid"]).consultation_id
+    assert pama_code_read(_only(resource, ARGONAUT_RATING)) == "not-appropriate"
+    assert _only(resource, ARGONAUT_CONSULT_ID)["valueUri"] == f"urn:uuid:{consultation}"
+    auc = [e for e in resource["extension"] if e["url"] == ARGONAUT_AUC_APPLIED]
+    if "url" in card["source"]:
+        assert auc == [{"url": ARGONAUT_AUC_APPLIED, "valueUri": card["source"]["url"]}]
+    else:
+        assert auc == []
+    ServiceRequest.model_validate(resource)  # still a valid R4 ServiceRequest
+
+
+def test_a_rating_sent_back_is_read_from_ours_or_the_argonaut_extensions_alone(
+    client: Client, ehr: Ehr, world: FlowPacs
+) -> None:
+    card, resource = _pama_answer(client, ehr)
+    consultation = CdsCard.objects.get(pk=card["uuid"]).consultation_id
+    argonaut_only = copy.deepcopy(resource)
+    argonaut_only["extension"] = [
+        e for e in resource["extension"] if e["url"].startswith("http://fhir.org/argonaut/")
+    ]
+    ours_only = copy.deepcopy(resource)
+    ours_only["extension"] = [
+        e for e in resource["extension"] if not e["url"].startswith("http://fhir.org/argonaut/")
+    ]
+    for sent_back in (resource, argonaut_only, ours_only):
+        read = rating_read(sent_back)
+        assert read.pama_code == "not-appropriate"
+        assert read.consultation_id == consultation
+
+
+def test_the_guides_published_response_is_read_with_its_older_extension_urls() -> None:
+    published = fixture("pama-rating-response-no-criteria.json")
+    resource = published["extension"]["systemActions"][0]["resource"]
+    read = rating_read(resource)
+    assert read.pama_code == NO_CRITERIA_APPLY
+    assert read.consultation_id == uuid.UUID("55f3b7fc-9955-420e-a460-ff284b2956e6")
+
+
+def test_an_order_sent_back_with_a_rating_is_rated_again_without_duplicate_extensions(
+    client: Client, ehr: Ehr, world: FlowPacs
+) -> None:
+    _, resource = _pama_answer(client, ehr)
+    body = fixture("pama-scenario-01-order-select.json")
+    body["prefetch"] = prefetch(patient(gender="male"))
+    body["hookInstance"] = str(uuid.uuid4())
+    entry = body["context"]["draftOrders"]["entry"][0]
+    entry["resource"]["extension"] = resource["extension"]
+    response = ehr.hook(client, "imaging-order-select", body)
+    assert response.status_code == 200, response.content
+    again = response.json()["systemActions"][0]["resource"]
+    urls = [e["url"] for e in again["extension"]]
+    assert len(urls) == len(set(urls))
