@@ -79,6 +79,22 @@ def env_float(name: str, default: float, help_text: str = "", *, minimum: float 
     return number
 
 
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def env_rate(name: str, default: str, help_text: str = "") -> str:
+    """A request rate as DRF throttles read it: `<count>/<period>`, e.g. 300/min."""
+    value = _raw(name, help_text)
+    if value is None:
+        return default
+    count, _, period = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use <count>/<period>, e.g. 300/min or 10/s."
+        )
+    return f"{int(count)}/{period.strip()}"
+
+
 def env_list(name: str, default: list[str], help_text: str = "") -> list[str]:
     value = _raw(name, help_text)
     if value is None:

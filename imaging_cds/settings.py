@@ -18,6 +18,7 @@ from imaging_cds.env import (
     env_int,
     env_list,
     env_optional_str,
+    env_rate,
     env_str,
     parse_database_url,
     parse_redis_url,
@@ -74,6 +75,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, and only under /cds-services: preflights are answered before anything
+    # else, and every answer there (a 503 or 413 included) is readable cross-origin.
+    "ordering.cds.cors.CdsHooksCorsMiddleware",
     # First: it turns a lost database, wherever it is met, into a 503 with Retry-After.
     "imaging_cds.middleware.DatabaseUnavailableMiddleware",
     "imaging_cds.middleware.BodySizeLimitMiddleware",
@@ -315,6 +319,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduling.tasks.holds_release_expired",
         "schedule": float(HOLDS_RELEASE_SECONDS),
     },
+    # CDS Hooks tokens live minutes: their jti rows are forgotten once they expire.
+    "used-jwt-ids-purge": {
+        "task": "ordering.tasks.used_jwt_ids_purge_expired",
+        "schedule": 300.0,
+    },
 }
 
 # --- PACS (prior-exam lookup) -------------------------------------------------
@@ -363,8 +372,13 @@ PACS_LOOKBACK_DAYS = env_int(
 )
 
 # --- REST framework ------------------------------------------------------------
-API_RATE_LIMIT = env_str(
+API_RATE_LIMIT = env_rate(
     "API_RATE_LIMIT", "300/min", "Requests allowed per API client, e.g. 300/min or 10/s."
+)
+CDS_RATE_LIMIT = env_rate(
+    "CDS_RATE_LIMIT",
+    "600/min",
+    "CDS Hooks calls (services and feedback) allowed per EHR client, e.g. 600/min.",
 )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -408,6 +422,18 @@ CDS_FHIR_TIMEOUT_SECONDS = env_float(
     1.5,
     "Time budget for fetching missing prefetch data from the EHR's FHIR server, seconds.",
     minimum=0.1,
+)
+CDS_JWKS_CACHE_SECONDS = env_int(
+    "CDS_JWKS_CACHE_SECONDS",
+    300,
+    "How long a JWKS fetched from an EHR client's jwks_url is kept, seconds.",
+    minimum=1,
+)
+CDS_JWKS_REFETCH_SECONDS = env_int(
+    "CDS_JWKS_REFETCH_SECONDS",
+    30,
+    "Least interval between two refetches of one JWKS for an unknown kid, seconds.",
+    minimum=1,
 )
 CDS_INS_SYSTEMS = env_list(
     "CDS_INS_SYSTEMS",

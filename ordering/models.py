@@ -108,7 +108,10 @@ class EhrClient(models.Model):
     name = models.CharField(max_length=200)
     issuer = models.CharField(max_length=300, unique=True)
     # The client's public keys as a JWKS document ({"keys": [...]}); private keys never.
-    jwks = models.JSONField(default=dict)
+    jwks = models.JSONField(default=dict, blank=True)
+    # Or where the client serves its JWKS (fetched, cached, refetched on rotation); a
+    # token's `jku` is followed only when it is this URL.
+    jwks_url = models.URLField(max_length=500, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

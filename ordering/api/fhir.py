@@ -26,12 +26,14 @@ FHIR_JSON = "application/fhir+json"
 MAX_SLOTS = 100
 
 
-def operation_outcome(status: int, code: str, diagnostics: str) -> JsonResponse:
+def operation_outcome(
+    status: int, code: str, diagnostics: str, *, content_type: str = FHIR_JSON
+) -> JsonResponse:
     body = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
     }
-    return JsonResponse(body, status=status, content_type=FHIR_JSON)
+    return JsonResponse(body, status=status, content_type=content_type)
 
 
 class _FhirApi(APIView):

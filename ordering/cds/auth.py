@@ -1,6 +1,7 @@
 """Client authentication as CDS Hooks 2.0 requires: the EHR signs a short-lived JWT
 with its private key; we verify it against the keys it registered (JWKS), and
-check iss (allow-list), aud (the exact service URL), exp, iat and jti (no replay).
+check the header (typ JWT, kid, jku only if registered: ordering.cds.jwks), iss
+(allow-list), aud (the exact service URL), exp, iat and jti (no replay).
 Only asymmetric algorithms are accepted: never `none`, never HMAC."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from ordering.cds.jwks import JwksUnavailable, jwk_for
 from ordering.models import EhrClient, UsedJwtId
 
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384")
@@ -33,13 +35,21 @@ class VerifiedClient:
     claims: dict[str, Any]
 
 
-def _key_for(client: EhrClient, kid: str | None, alg: str) -> Any:
-    keys = client.jwks.get("keys", []) if isinstance(client.jwks, dict) else []
-    candidates = [key for key in keys if kid is None or key.get("kid") == kid]
-    if not candidates:
-        raise JwtRefused("no registered key matches the token's kid")
+def _key_for(client: EhrClient, header: dict[str, Any], alg: str) -> Any:
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise JwtRefused("the token's header has no kid")
+    jku = header.get("jku")
+    if jku is not None and not isinstance(jku, str):
+        raise JwtRefused("the token's jku is not a URL")
     try:
-        return jwt.PyJWK(candidates[0], algorithm=alg).key
+        jwk = jwk_for(client, kid=kid, jku=jku)
+    except JwksUnavailable as exc:
+        raise JwtRefused(str(exc)) from None
+    if jwk is None:
+        raise JwtRefused("no key of the client's JWKS matches the token's kid")
+    try:
+        return jwt.PyJWK(jwk, algorithm=alg).key
     except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
         raise JwtRefused(f"the registered key cannot be used: {exc}") from None
 
@@ -50,6 +60,11 @@ def jwt_verify(token: str, *, audience: str) -> VerifiedClient:
         unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         raise JwtRefused("the token is not a well-formed JWT") from None
+    # CDS Hooks: typ is fixed to JWT; an access token (at+jwt) or anything else is not
+    # a client assertion and must not be accepted in its place.
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
+        raise JwtRefused("the token's typ is not JWT")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise JwtRefused(f"algorithm {alg!r} is not accepted")
@@ -57,7 +72,7 @@ def jwt_verify(token: str, *, audience: str) -> VerifiedClient:
     client = EhrClient.objects.filter(issuer=issuer, active=True).select_related("user").first()
     if client is None or not isinstance(issuer, str):
         raise JwtRefused("unknown issuer")
-    key = _key_for(client, header.get("kid"), alg)
+    key = _key_for(client, header, alg)
     try:
         claims = jwt.decode(
             token,
@@ -79,6 +94,18 @@ def jwt_verify(token: str, *, audience: str) -> VerifiedClient:
         raise JwtRefused("the token lives too long")
     _remember_jti(issuer, str(claims["jti"]), expires_at)
     return VerifiedClient(client=client, claims=claims)
+
+
+def used_jwt_ids_purge(*, now: datetime | None = None) -> int:
+    """Forget the jti of tokens that can no longer be presented: past their expiry and
+    the leeway jwt_verify grants. Run by Celery beat (ordering.tasks). Why a purge of
+    the table rather than Redis SET NX EX: the unique constraint keeps replay refusal
+    exact whatever happens to Redis (a restarted Redis without persistence would
+    forget live jtis and let a stolen token be replayed), and the rows live minutes
+    at most, so the table stays as small as the tokens in flight."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=LEEWAY_SECONDS)
+    deleted, _ = UsedJwtId.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
 
 
 def _remember_jti(issuer: str, jti: str, expires_at: datetime) -> None:

@@ -24,6 +24,20 @@ from ordering.ranking import not_appropriate
 from ordering.record import ConsultationRecord, localised, rating_offerable
 
 PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+# The Argonaut "CDS Hooks for PAMA" guide's extensions on ServiceRequest
+# (github.com/argonautproject/cds-hooks-for-pama, docs/index.md, its table of
+# "Argonaut FHIR extensions for PAMA" and its example responses). Written besides ours.
+# pama-rating-qcdsm-consulted (a CMS G-code) is left out: this service has none.
+ARGONAUT_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
+ARGONAUT_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+ARGONAUT_AUC_APPLIED = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
+# Earlier versions of the same guide spell them .../StructureDefinition/<name> (its
+# example responses) or http://fhir.org/argonaut/<name> (its table): read all three.
+_ARGONAUT_BASES = (
+    "http://fhir.org/argonaut/Extension/",
+    "http://fhir.org/argonaut/StructureDefinition/",
+    "http://fhir.org/argonaut/",
+)
 APPROPRIATE = "appropriate"
 NOT_APPROPRIATE = "not-appropriate"
 # The guide's code for "no rule"; an older sample sends "no-guidelines-apply": read both.
@@ -62,6 +76,7 @@ class OrderRating:
     pama_code: str
     category: str = ""  # ours; "" when no rule applies
     score: int | None = None
+    auc_url: str = ""  # the published guideline the rating applied, when it has a URL
 
 
 def pama_code(category: str, score: int | None) -> str:
@@ -79,6 +94,43 @@ def pama_code_read(extension: dict[str, Any]) -> str | None:
             code = coding.get("code")
             return NO_CRITERIA_APPLY if code in NO_RULE_CODES else code
     return None
+
+
+@dataclass(frozen=True)
+class RatingRead:
+    """A rating found on a ServiceRequest an EHR sends back: ours or the Argonaut's."""
+
+    pama_code: str | None
+    consultation_id: uuid.UUID | None
+
+
+def _argonaut_name(url: str) -> str | None:
+    for base in _ARGONAUT_BASES:
+        if url.startswith(base) and "/" not in url[len(base) :]:
+            return url[len(base) :].strip()
+    return None
+
+
+def rating_read(resource: dict[str, Any]) -> RatingRead:
+    """The PAMA code and our consultation id a ServiceRequest carries, from our own
+    extensions or, when those were dropped on the way, from the Argonaut PAMA ones."""
+    code: str | None = None
+    consultation: uuid.UUID | None = None
+    extensions = resource.get("extension") if isinstance(resource, dict) else None
+    for ext in extensions if isinstance(extensions, list) else []:
+        if not isinstance(ext, dict):
+            continue
+        url = str(ext.get("url") or "")
+        name = _argonaut_name(url)
+        if url == extension_url("appropriateness-rating") or name == "pama-rating":
+            code = code or pama_code_read(ext)
+        elif url == extension_url("consultation-id") or name == "pama-rating-consult-id":
+            value = str(ext.get("valueUri") or "").removeprefix("urn:uuid:")
+            try:
+                consultation = consultation or uuid.UUID(value)
+            except ValueError:
+                continue
+    return RatingRead(code, consultation)
 
 
 def rating_extensions(
@@ -110,13 +162,28 @@ def rating_extensions(
         extensions.append(
             {"url": extension_url("rule-set-version"), "valueString": str(rule_set_version)}
         )
+    extensions += [
+        {
+            "url": ARGONAUT_RATING,
+            "valueCodeableConcept": {"coding": [{"system": PAMA_SYSTEM, "code": rating.pama_code}]},
+        },
+        {"url": ARGONAUT_CONSULT_ID, "valueUri": f"urn:uuid:{consultation_id}"},
+    ]
+    if rating.auc_url:
+        extensions.append({"url": ARGONAUT_AUC_APPLIED, "valueUri": rating.auc_url})
     return extensions
 
 
 def _with_extensions(resource: dict[str, Any], extensions: list[dict[str, Any]]) -> dict[str, Any]:
     ours = settings.FHIR_EXTENSION_BASE
     updated = copy.deepcopy(resource)
-    kept = [e for e in updated.get("extension") or [] if not str(e.get("url", "")).startswith(ours)]
+    # Ours and any PAMA rating already on the order are replaced, never duplicated.
+    kept = [
+        e
+        for e in updated.get("extension") or []
+        if not str(e.get("url", "")).startswith(ours)
+        and not (_argonaut_name(str(e.get("url", ""))) or "").startswith("pama-rating")
+    ]
     updated["extension"] = kept + extensions
     return updated
 
@@ -297,7 +364,10 @@ def order_card(
             "text": _label(best),
         }
         better = OrderRating(
-            pama_code(best["category"], best["score"]), best["category"], best["score"]
+            pama_code(best["category"], best["score"]),
+            best["category"],
+            best["score"],
+            _auc_url(best),
         )
         replaced = _with_extensions(
             replaced, rating_extensions(better, consultation.pk, consultation.rule_set_version)
@@ -344,8 +414,15 @@ def order_card(
         pama_code(rating["category"], score) if rating else NO_CRITERIA_APPLY,
         rating["category"] if rating else "",
         score,
+        _auc_url(rating) if rating else "",
     )
     return CardPlan(_clean(card), suggestions), order_rating
+
+
+def _auc_url(rating: dict[str, Any]) -> str:
+    source = rating.get("source")
+    url = source.get("url") if isinstance(source, dict) else None
+    return str(url) if url else ""
 
 
 def system_action(

@@ -5,10 +5,11 @@ service (ordering.decision.decision_make) and shape cards (ordering.cds.cards)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -20,8 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ordering.api.fhir import operation_outcome
 from ordering.api.parsers import GuardedJSONParser
 from ordering.api.permissions import IsApiClient
+from ordering.api.throttling import CdsClientRateThrottle
 from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
 from ordering.cds.cards import (
     CardPlan,
@@ -69,6 +72,15 @@ def _error(code: str, message: str, http_status: int) -> Response:
     return Response({"error": {"code": code, "message": message}}, status=http_status)
 
 
+def _precondition_failed(message: str) -> HttpResponse:
+    """412 with a FHIR OperationOutcome saying which data could not be had. CDS Hooks
+    2.0 names the status only; an OperationOutcome is what a FHIR-speaking EHR reads.
+    Served as application/json like every other answer here: EHRs parse that."""
+    return operation_outcome(
+        status.HTTP_412_PRECONDITION_FAILED, "incomplete", message, content_type="application/json"
+    )
+
+
 @extend_schema(exclude=True)
 class DiscoveryApi(APIView):
     authentication_classes: list[type] = []
@@ -93,13 +105,14 @@ class DiscoveryApi(APIView):
 class _CdsApi(APIView):
     authentication_classes = [CdsHooksJwtAuthentication]
     permission_classes = [IsApiClient]
+    throttle_classes = [CdsClientRateThrottle]
     parser_classes = [GuardedJSONParser]
     renderer_classes = [JSONRenderer]
 
 
 @extend_schema(exclude=True)
 class ServiceApi(_CdsApi):
-    def post(self, request: Request, service_id: str) -> Response:
+    def post(self, request: Request, service_id: str) -> HttpResponse:
         spec = SERVICES.get(service_id)
         if spec is None:
             return _error("not_found", "No such CDS service.", status.HTTP_404_NOT_FOUND)
@@ -108,6 +121,13 @@ class ServiceApi(_CdsApi):
             return _error(
                 "invalid",
                 f"This service answers the {spec['hook']} hook.",
+                status.HTTP_400_BAD_REQUEST,
+            )
+        hook_instance = body.get("hookInstance")
+        if not isinstance(hook_instance, str) or not hook_instance.strip():
+            return _error(
+                "invalid",
+                _("hookInstance is required: the identifier of this hook call."),
                 status.HTTP_400_BAD_REQUEST,
             )
         context = body.get("context")
@@ -122,16 +142,18 @@ class ServiceApi(_CdsApi):
             if spec["hook"] == "order-select" and isinstance(selections, list)
             else None
         )
+        fhir = fhir_access(body)
         try:
             orders, unreadable = draft_orders(context, only=only)
             if not orders and not unreadable:
                 return Response({"cards": []})
-            patient = hook_patient(prefetch, context, fhir_access(body))
+            patient = hook_patient(prefetch, context, fhir)
         except HookRequestError as exc:
             return _error("invalid", str(exc), status.HTTP_400_BAD_REQUEST)
-        except PatientDataMissing as exc:
-            # CDS Hooks: the service could not get the data it needs.
-            return _error("precondition_failed", str(exc), status.HTTP_412_PRECONDITION_FAILED)
+        except PatientDataMissing:
+            # CDS Hooks: prefetch null means "the EHR has no such data", a missing key
+            # "not prefetched"; either way the Patient is read from fhirServer if given.
+            return _precondition_failed(_patient_missing_reason(prefetch, fhir is not None))
         assert isinstance(request.auth, VerifiedClient)
         cards: list[dict[str, Any]] = []
         actions: list[dict[str, Any]] = []
@@ -214,12 +236,29 @@ class ServiceApi(_CdsApi):
             consultation=outcome.consultation,
             client=verified.client,
             service_id=service_id,
-            hook_instance=str(body.get("hookInstance") or "")[:100],
+            hook_instance=str(body["hookInstance"])[:100],
             service_request_id=order.id[:100],
             procedure_code=order.procedure.code if order.procedure else "",
             suggestions=plan.suggestions,
         )
         return plan, system_action(order.resource, rating, outcome)
+
+
+def _patient_missing_reason(prefetch: dict[str, Any], has_fhir_server: bool) -> str:
+    if has_fhir_server:
+        return _(
+            "The Patient was not prefetched and the EHR's FHIR server (fhirServer) did not "
+            "give it in time; the order cannot be rated without the patient's age and sex."
+        )
+    if "patient" in prefetch:
+        return _(
+            "prefetch.patient is null (no Patient) and the request has no fhirServer to "
+            "read it from; the order cannot be rated without the patient's age and sex."
+        )
+    return _(
+        "The Patient was not prefetched and the request has no fhirServer to read it "
+        "from; the order cannot be rated without the patient's age and sex."
+    )
 
 
 def _checked(patient: HookPatient, order: DraftOrder, *, usable_postcode: bool) -> DecisionInput:
@@ -288,15 +327,19 @@ def _feedback_record(
         return _error(
             "invalid", "outcome must be accepted or overridden.", status.HTTP_400_BAD_REQUEST
         )
-    when = parse_datetime(str(item.get("outcomeTimestamp") or "")) or timezone.now()
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when)
-    accepted = ""
-    for suggestion in item.get("acceptedSuggestions") or []:
-        if isinstance(suggestion, dict):
-            accepted = card.suggestions.get(str(suggestion.get("id")), accepted)
-    given = item.get("overrideReason")
-    reason: dict[str, Any] = given if isinstance(given, dict) else {}
+    when = _outcome_timestamp(item.get("outcomeTimestamp"))
+    if when is None:
+        return _error(
+            "invalid",
+            _("outcomeTimestamp is required: the ISO 8601 time, in UTC, of the user's action."),
+            status.HTTP_400_BAD_REQUEST,
+        )
+    accepted = _accepted_procedure(item, card, outcome)
+    if isinstance(accepted, Response):
+        return accepted
+    reason = _override_reason(item, outcome)
+    if isinstance(reason, Response):
+        return reason
     given = reason.get("reason")
     coding: dict[str, Any] = given if isinstance(given, dict) else {}
     return DecisionFeedback(
@@ -307,9 +350,87 @@ def _feedback_record(
         override_reason_code=str(coding.get("code") or "")[:80],
         override_reason_display=str(coding.get("display") or "")[:300],
         override_comment=str(reason.get("userComment") or "")[:4000],
-        outcome_at=when if isinstance(when, datetime) else timezone.now(),
+        outcome_at=when,
         recorded_by=user,
     )
+
+
+def _outcome_timestamp(value: Any) -> datetime | None:
+    """CDS Hooks: outcomeTimestamp is REQUIRED, an ISO timestamp in UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = parse_datetime(value.strip())
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
+    if when is None:
+        return None
+    return timezone.make_aware(when, UTC) if timezone.is_naive(when) else when
+
+
+def _accepted_procedure(item: dict[str, Any], card: CdsCard, outcome: str) -> str | Response:
+    """acceptedSuggestions is REQUIRED for accepted outcomes: each names a suggestion
+    of this card by its uuid. The procedure the accepted suggestion proposed, or ""."""
+    suggestions = item.get("acceptedSuggestions")
+    if outcome != FeedbackOutcome.ACCEPTED:
+        if suggestions is not None:
+            return _error(
+                "invalid",
+                _("acceptedSuggestions is only for accepted outcomes."),
+                status.HTTP_400_BAD_REQUEST,
+            )
+        return ""
+    if not isinstance(suggestions, list) or not suggestions:
+        return _error(
+            "invalid",
+            _("acceptedSuggestions is required when the outcome is accepted."),
+            status.HTTP_400_BAD_REQUEST,
+        )
+    accepted = ""
+    for suggestion in suggestions:
+        sid = suggestion.get("id") if isinstance(suggestion, dict) else None
+        if not isinstance(sid, str) or sid not in card.suggestions:
+            return _error(
+                "invalid",
+                _("Each accepted suggestion must name a suggestion of this card by its uuid."),
+                status.HTTP_400_BAD_REQUEST,
+            )
+        accepted = str(card.suggestions[sid])
+    return accepted
+
+
+def _override_reason(item: dict[str, Any], outcome: str) -> dict[str, Any] | Response:
+    """overrideReason is OPTIONAL (an override without a reason is valid). Given, it
+    may not be empty (no {} in CDS Hooks JSON): a reason Coding (code and system, as
+    the spec's Coding requires), a userComment, or both."""
+    if "overrideReason" not in item:
+        return {}
+    given = item["overrideReason"]
+    invalid = _error(
+        "invalid",
+        _(
+            "overrideReason, when given, carries a reason Coding (system and code) "
+            "and/or a userComment, and only for overridden outcomes."
+        ),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    if outcome != FeedbackOutcome.OVERRIDDEN or not isinstance(given, dict):
+        return invalid
+    reason = given.get("reason")
+    comment = given.get("userComment")
+    if reason is not None and not (
+        isinstance(reason, dict)
+        and isinstance(reason.get("code"), str)
+        and reason["code"].strip()
+        and isinstance(reason.get("system"), str)
+        and reason["system"].strip()
+    ):
+        return invalid
+    if comment is not None and (not isinstance(comment, str) or not comment.strip()):
+        return invalid
+    if reason is None and comment is None:
+        return invalid
+    return given
 
 
 def _uuid_or_none(value: Any) -> str | None:

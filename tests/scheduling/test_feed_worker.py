@@ -34,6 +34,7 @@ def test_the_beat_schedule_dispatches_feeds_and_sweeps_expired_holds() -> None:
     assert tasks == {
         "scheduling.tasks.availability_dispatch_due",
         "scheduling.tasks.holds_release_expired",
+        "ordering.tasks.used_jwt_ids_purge_expired",
     }
     assert all(task in app.tasks for task in tasks)
 
