@@ -126,7 +126,10 @@ class ServiceApi(_CdsApi):
             orders, unreadable = draft_orders(context, only=only)
             if not orders and not unreadable:
                 return Response({"cards": []})
-            patient = hook_patient(prefetch, context, fhir_access(body))
+            verified = request.auth
+            assert isinstance(verified, VerifiedClient)
+            fhir = fhir_access(body, list(verified.client.fhir_servers or []))
+            patient = hook_patient(prefetch, context, fhir)
         except HookRequestError as exc:
             return _error("invalid", str(exc), status.HTTP_400_BAD_REQUEST)
         except PatientDataMissing as exc:
