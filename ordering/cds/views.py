@@ -219,6 +219,7 @@ class ServiceApi(_CdsApi):
             service_id=service_id,
             hook_instance=str(body.get("hookInstance") or "")[:100],
             service_request_id=order.id[:100],
+            ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
             procedure_code=order.procedure.code if order.procedure else "",
             suggestions=plan.suggestions,
         )

@@ -436,9 +436,10 @@ def test_feedback_on_an_unknown_card_is_404_and_stores_nothing(
 # --- the card's link, for a human ----------------------------------------------------------
 
 
-def test_the_cards_link_opens_the_options_page_for_a_logged_in_prescriber(
+def test_the_cards_link_opens_the_options_page_for_the_practitioner_of_the_hook(
     client: Client, ehr: Ehr, world: FlowPacs, actors: Actors
 ) -> None:
+    ehr.client.practitioners.create(ehr_user_id="Practitioner/123", user=actors.bob)
     body = hook_body("order-select", order("us-breast", breast_lump()), pre=prefetch(patient()))
     [card] = ehr.hook(client, "imaging-order-select", body).json()["cards"]
     url = card["links"][0]["url"].removeprefix("http://testserver")
