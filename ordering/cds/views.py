@@ -25,6 +25,7 @@ from ordering.api.permissions import IsApiClient
 from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
 from ordering.cds.cards import (
     CardPlan,
+    md_escape,
     message_card,
     options_url,
     order_card,
@@ -143,7 +144,7 @@ class ServiceApi(_CdsApi):
                 message_card(
                     _("An order could not be read"),
                     _("ServiceRequest %(id)s is not valid FHIR R4: %(problem)s")
-                    % {"id": problem.id or "?", "problem": problem.problem},
+                    % {"id": md_escape(problem.id) or "?", "problem": md_escape(problem.problem)},
                 )
             )
         location_problem = postcode_problem(patient.postcode)
@@ -166,7 +167,7 @@ class ServiceApi(_CdsApi):
                 cards.append(
                     message_card(
                         _("This order cannot be rated: some facts sent cannot be used"),
-                        "\n".join(f"- {line}" for line in error.lines()),
+                        "\n".join(f"- {md_escape(line)}" for line in error.lines()),
                     )
                 )
                 continue
