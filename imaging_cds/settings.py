@@ -279,6 +279,12 @@ AVAILABILITY_FEED_MAX_PAGE_BYTES = env_int(
 AVAILABILITY_FEED_MAX_PAGES = env_int(
     "AVAILABILITY_FEED_MAX_PAGES", 100, "Most Bundle pages read from one feed.", minimum=1
 )
+FEED_ALLOWED_HOSTS = env_list(
+    "FEED_ALLOWED_HOSTS",
+    [],
+    "Hosts (name or name:port) whose feeds may be read although they are loopback or on a "
+    "private network; plain http is allowed outside DEBUG only to a listed loopback host.",
+)
 AVAILABILITY_MAX_BACKOFF_SECONDS = env_int(
     "AVAILABILITY_MAX_BACKOFF_SECONDS",
     3600,

@@ -119,9 +119,37 @@ class EhrClient(models.Model):
         help_text="The api_client account the client acts as.",
     )
     active = models.BooleanField(default=True)
+    # Base URLs of the FHIR servers this EHR may name as fhirServer, e.g.
+    # ["https://fhir.hospital.example/r4"]: any other is never fetched, and the
+    # EHR's access token never goes anywhere else (imaging_cds.outbound).
+    fhir_servers = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.name
+
+
+class EhrPractitioner(models.Model):
+    """Who a hook's ``userId`` is here: the card's link opens the consultation only for
+    the local account mapped from the EHR client's user id."""
+
+    client = models.ForeignKey(EhrClient, on_delete=models.CASCADE, related_name="practitioners")
+    # Named ehr_user_id, not user_id: that is the attribute of the ``user`` key.
+    ehr_user_id = models.CharField(
+        max_length=200, help_text="The hook's context.userId, e.g. Practitioner/123."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ehr_identities"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "ehr_user_id"], name="ordering_one_account_per_ehr_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.ehr_user_id}"
 
 
 class UsedJwtId(models.Model):
@@ -152,6 +180,8 @@ class CdsCard(models.Model):
     service_id = models.CharField(max_length=80)
     hook_instance = models.CharField(max_length=100, blank=True)
     service_request_id = models.CharField(max_length=100, blank=True)
+    # The hook's context.userId: only the account mapped from it opens the card's link.
+    ehr_user_id = models.CharField(max_length=200, blank=True)
     procedure_code = models.CharField(max_length=80, blank=True)
     # {suggestion uuid: procedure code proposed instead}
     suggestions = models.JSONField(default=dict, blank=True)

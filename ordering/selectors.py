@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from imaging_cds.audit import audit_record
-from ordering.models import Consultation, Order
+from ordering.models import CdsCard, Consultation, EhrPractitioner, Order
 
 
 def _key(value: Any) -> uuid.UUID:
@@ -23,12 +23,22 @@ def _key(value: Any) -> uuid.UUID:
 
 def consultation_get(*, user: Any, consultation_id: Any, via_card: bool = False) -> Consultation:
     """The user's own consultation; with ``via_card``, also one an EHR made through CDS
-    Hooks, whose unguessable id the card's link carries to the prescriber at the EHR.
-    Someone else's or none: the same 404, nothing to learn."""
+    Hooks for this user: a card of it was issued, by an active client, to the hook's
+    ``userId`` that this client's EhrPractitioner maps to the user. Knowing the link is
+    not enough. Someone else's or none: the same 404, nothing to learn."""
     mine = Q(prescriber_id=user.pk)
     if via_card:
-        mine |= Q(prescriber__ehr_clients__active=True, cds_cards__isnull=False)
-    found = Consultation.objects.filter(mine, pk=_key(consultation_id)).distinct().first()
+        practitioner = EhrPractitioner.objects.filter(
+            user_id=user.pk,
+            client_id=OuterRef("client_id"),
+            ehr_user_id=OuterRef("ehr_user_id"),
+            client__active=True,
+        )
+        cards = CdsCard.objects.filter(
+            Exists(practitioner), consultation_id=OuterRef("pk"), ehr_user_id__gt=""
+        )
+        mine |= Q(Exists(cards))
+    found = Consultation.objects.filter(mine, pk=_key(consultation_id)).first()
     if found is None:
         raise Http404
     return found

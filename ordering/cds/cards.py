@@ -8,6 +8,8 @@ optional field is left out when empty (`_clean`)."""
 from __future__ import annotations
 
 import copy
+import html
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,26 @@ NO_CRITERIA_APPLY = "no-criteria-apply"
 NO_RULE_CODES = frozenset({NO_CRITERIA_APPLY, "no-guidelines-apply"})
 SUMMARY_MAX = 139
 SLOTS_ON_CARD = 3
+# Every ASCII punctuation character CommonMark lets a backslash escape that can start
+# markup: emphasis, code, links and images, headings, lists, tables, autolinks (":").
+_PLAIN_LOOKALIKES = str.maketrans("<>[]", "‹›()")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
+
+
+def md_escape(value: Any) -> str:
+    """Text from the rules, the catalogue, a PACS or an EHR, made inert inside the card's
+    Markdown ``detail``: on one line (it cannot open a block), HTML escaped (no tag
+    reaches an EHR that renders HTML) and every Markdown sign backslash-escaped (no
+    link, image or emphasis)."""
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def plain_text(value: Any) -> str:
+    """Such text in a plain-text field (``summary``, labels): on one line, with no angle
+    or square bracket, in case an EHR renders the field as HTML or Markdown anyway."""
+    text = " ".join(str(value).split())
+    return text.translate(_PLAIN_LOOKALIKES)
 
 
 def extension_url(name: str) -> str:
@@ -224,7 +246,8 @@ def _slots_lines(outcome: DecisionOutcome, code: str) -> list[str]:
         if slot is None:
             continue
         when = formats.date_format(slot.start, "DATETIME_FORMAT")
-        lines.append(f"- {when} — {slot.centre_name}, {slot.town} ({slot.distance_km:.0f} km)")
+        where = f"{md_escape(slot.centre_name)}, {md_escape(slot.town)}"
+        lines.append(f"- {when} — {where} ({slot.distance_km:.0f} km)")
         if len(lines) >= SLOTS_ON_CARD:
             break
     return lines
@@ -233,12 +256,13 @@ def _slots_lines(outcome: DecisionOutcome, code: str) -> list[str]:
 def _priors_lines(outcome: DecisionOutcome) -> list[str]:
     record = outcome.consultation.outputs.get("priors", {})
     if record.get("status") == "unavailable":
-        return [f"_{record.get('reason') or _('prior exams unavailable')}_"]
+        return [f"_{md_escape(record.get('reason') or _('prior exams unavailable'))}_"]
     studies = record.get("studies") or []
     if not studies:
         return [_("No prior imaging found in the PACS.")]
     return [
-        f"- {s.get('date') or '?'} — {s.get('modality')} {s.get('description') or ''}".rstrip()
+        "- "
+        + md_escape(f"{s.get('date') or '?'} — {s.get('modality')} {s.get('description') or ''}")
         for s in studies[:5]
     ]
 
@@ -254,7 +278,7 @@ def _indicator(rating: dict[str, Any] | None) -> str:
 
 
 def _rating_lines(rating: dict[str, Any]) -> list[str]:
-    label = _label(rating)
+    label = md_escape(_label(rating))
     scored = _("(score %(score)s/9, evidence %(evidence)s)") % {
         "score": rating["score"],
         "evidence": rating["evidence"],
@@ -262,12 +286,12 @@ def _rating_lines(rating: dict[str, Any]) -> list[str]:
     lines = [
         f"**{label}** — {Category(rating['category']).label} {scored}",
         "",
-        localised(rating, "rationale"),
+        md_escape(localised(rating, "rationale")),
     ]
     for finding in rating["contraindications"] + rating["warnings"]:
-        lines.append(f"- ⚠ {localised(finding, 'reason')}")
+        lines.append(f"- ⚠ {md_escape(localised(finding, 'reason'))}")
     if rating["redundancy"]:
-        lines.append(f"- ⚠ {localised(rating['redundancy'], 'message')}")
+        lines.append(f"- ⚠ {md_escape(localised(rating['redundancy'], 'message'))}")
     return lines
 
 
@@ -278,19 +302,19 @@ def _understood_lines(record: ConsultationRecord) -> list[str]:
     if not reading:
         return []
     if not reading["understood"]:
-        nearest = ", ".join(localised(s, "label") for s in reading["suggestions"][:3])
+        nearest = ", ".join(md_escape(localised(s, "label")) for s in reading["suggestions"][:3])
         line = _("The indication was not recognised with certainty in the order's reason.")
         if nearest:
             line += " " + _("Nearest situations: %(list)s.") % {"list": nearest}
         return ["", line]
     flags = record.red_flag_labels()
-    parts = [localised(reading["suggestions"][0], "label")]
+    parts = [md_escape(localised(reading["suggestions"][0], "label"))]
     days = reading["facts"]["duration_days"]
     if days:
         parts.append(ngettext("%(n)s day", "%(n)s days", days) % {"n": days})
-    parts += [flags.get(code, code) for code in reading["red_flags_present"]]
+    parts += [md_escape(flags.get(code, code)) for code in reading["red_flags_present"]]
     parts += [
-        _("%(flag)s: absent") % {"flag": flags.get(code, code)}
+        _("%(flag)s: absent") % {"flag": md_escape(flags.get(code, code))}
         for code in reading["red_flags_absent"]
     ]
     return ["", "**" + _("Understood from the order") + "**: " + " · ".join(parts)]
@@ -299,7 +323,10 @@ def _understood_lines(record: ConsultationRecord) -> list[str]:
 def _source(outcome: DecisionOutcome, rating: dict[str, Any] | None) -> dict[str, Any]:
     version = outcome.consultation.rule_set_version
     document = rating["source"]["document"] if rating else "imaging-cds"
-    label = _("%(document)s — rule set v%(version)s") % {"document": document, "version": version}
+    label = _("%(document)s — rule set v%(version)s") % {
+        "document": plain_text(document),
+        "version": version,
+    }
     source: dict[str, Any] = {"label": label[:200]}
     if rating and rating["source"]["url"]:
         source["url"] = rating["source"]["url"]
@@ -317,13 +344,13 @@ def order_card(
     consultation = outcome.consultation
     record = ConsultationRecord(consultation)
     rating = record.rating(procedure.code) if procedure else None
-    exam = (localised(procedure, "label") if procedure else exam_text) or _("this exam")
+    exam = plain_text((localised(procedure, "label") if procedure else exam_text) or _("this exam"))
     best = next(iter(record.bookable()), None)
     lines: list[str] = []
     if not outcome.decision.guideline_applies:
         summary = _("%(exam)s: no guideline applies to this indication") % {"exam": exam}
         reason = localised(consultation.outputs, "reason")
-        lines.append(str(reason))
+        lines.append(md_escape(reason))
     elif rating is None:
         summary = _("%(exam)s is not among the exams the guideline rates here") % {"exam": exam}
     else:
@@ -337,7 +364,7 @@ def order_card(
         lines += [
             "",
             _("The exam ordered (“%(exam)s”) is not one the catalogue recognises.")
-            % {"exam": exam_text[:100] or "?"},
+            % {"exam": md_escape(exam_text[:100]) or "?"},
         ]
     lines += _understood_lines(record)
     suggestions: dict[str, str] = {}
@@ -373,7 +400,7 @@ def order_card(
             replaced, rating_extensions(better, consultation.pk, consultation.rule_set_version)
         )
         label = _("Order %(exam)s instead (%(category)s)") % {
-            "exam": _label(best),
+            "exam": plain_text(_label(best)),
             "category": Category(best["category"]).label,
         }
         card_suggestions.append(
@@ -384,7 +411,7 @@ def order_card(
                 "actions": [{"type": "update", "description": label[:200], "resource": replaced}],
             }
         )
-        lines += ["", _("**Indicated instead:** %(exam)s") % {"exam": _label(best)}]
+        lines += ["", _("**Indicated instead:** %(exam)s") % {"exam": md_escape(_label(best))}]
         lines += _rating_lines(best)[2:3]
     shown_code = procedure.code if procedure and rating else (best or {}).get("procedure_code")
     if shown_code:

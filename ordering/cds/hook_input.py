@@ -5,10 +5,12 @@ from prefetch — or from the EHR's FHIR server within a time budget."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -20,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Procedure
 from guidelines.resolve import resolve, words
+from imaging_cds.outbound import Allowance, OutboundRefused, outbound_check
 
 ICD10_SYSTEMS = frozenset(
     {
@@ -44,6 +47,9 @@ PREGNANT_ANSWERS = {"LA15173-0": "yes", "LA26683-5": "no", "LA4489-6": "unknown"
 EXTERNAL_PROCEDURE_CODES: dict[tuple[str, str], str] = {}
 # The reason's words read for the indication: beyond this, an order is not a reason.
 MAX_REASON_TEXT = 2000
+# FHIR's id type. Ids made only of dots are refused too: "." and ".." are path
+# segments, not resources.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -238,15 +244,25 @@ def _names_a_situation(code: str) -> bool:
 # --- The patient ---------------------------------------------------------------------
 
 
+def fhir_id(value: Any) -> str:
+    """The value as a FHIR id, or HookRequestError: it becomes a URL path segment."""
+    text = str(value or "")
+    if not FHIR_ID.fullmatch(text) or not text.strip("."):
+        raise HookRequestError("context.patientId is not a valid FHIR id")
+    return text
+
+
 def hook_patient(
-    prefetch: dict[str, Any], context: dict[str, Any], fhir: FhirAccess | None
+    prefetch: dict[str, Any], context: dict[str, Any], fhir: FhirAccess | FhirRefused | None
 ) -> HookPatient:
     patient_json = prefetch.get("patient")
-    patient_id = str(context.get("patientId") or "")
-    if not isinstance(patient_json, dict) and fhir is not None and patient_id:
-        patient_json = fhir.read(f"Patient/{patient_id}")
+    patient_id = fhir_id(context["patientId"]) if context.get("patientId") else ""
+    segment = quote(patient_id, safe="")
+    if not isinstance(patient_json, dict) and isinstance(fhir, FhirAccess) and patient_id:
+        patient_json = fhir.read(f"Patient/{segment}")
     if not isinstance(patient_json, dict):
-        raise PatientDataMissing("the Patient is neither prefetched nor readable")
+        why = f": {fhir.reason}" if isinstance(fhir, FhirRefused) else ""
+        raise PatientDataMissing(f"the Patient is neither prefetched nor readable{why}")
     try:
         patient = Patient.model_validate(patient_json)
     except (PydanticValidationError, ValueError) as exc:
@@ -266,8 +282,8 @@ def hook_patient(
     observations: dict[str, list[dict[str, Any]]] = {}
     for key in ("weight", "egfr", "pregnancy"):
         bundle = prefetch.get(key)
-        if not isinstance(bundle, dict) and fhir is not None and patient_id:
-            query = PREFETCH[key].replace("{{context.patientId}}", patient_id)
+        if not isinstance(bundle, dict) and isinstance(fhir, FhirAccess) and patient_id:
+            query = PREFETCH[key].replace("{{context.patientId}}", segment)
             bundle = fhir.read(query)
         observations[key] = _resources(bundle)
     out.weight_kg = _quantity(observations["weight"], LOINC_WEIGHT, {"kg": 1.0, "g": 0.001})
@@ -378,10 +394,26 @@ class FhirAccess:
         return body if isinstance(body, dict) else None
 
 
-def fhir_access(request_body: dict[str, Any]) -> FhirAccess | None:
+@dataclass(frozen=True)
+class FhirRefused:
+    """The request named a FHIR server we may not read: why, for the 412's message."""
+
+    reason: str
+
+
+def fhir_access(
+    request_body: dict[str, Any], allowed_servers: list[str]
+) -> FhirAccess | FhirRefused | None:
+    """Access to the request's ``fhirServer`` if it is one of the EHR client's allowed
+    servers (imaging_cds.outbound); the access token is never sent anywhere else."""
     server = request_body.get("fhirServer")
-    if not isinstance(server, str) or not server.startswith(("http://", "https://")):
+    if not isinstance(server, str) or not server:
         return None
+    bases = tuple(str(entry) for entry in allowed_servers if isinstance(entry, str))
+    try:
+        outbound_check(server, Allowance(bases=bases))
+    except OutboundRefused as exc:
+        return FhirRefused(f"fhirServer is not an allowed FHIR server for this client ({exc})")
     authorization = request_body.get("fhirAuthorization")
     token = authorization.get("access_token") if isinstance(authorization, dict) else None
     return FhirAccess(server, token, float(settings.CDS_FHIR_TIMEOUT_SECONDS))

@@ -28,6 +28,7 @@ from ordering.api.throttling import CdsClientRateThrottle
 from ordering.cds.auth import CdsHooksJwtAuthentication, VerifiedClient
 from ordering.cds.cards import (
     CardPlan,
+    md_escape,
     message_card,
     options_url,
     order_card,
@@ -36,6 +37,8 @@ from ordering.cds.cards import (
 from ordering.cds.hook_input import (
     PREFETCH,
     DraftOrder,
+    FhirAccess,
+    FhirRefused,
     HookPatient,
     HookRequestError,
     PatientDataMissing,
@@ -142,7 +145,9 @@ class ServiceApi(_CdsApi):
             if spec["hook"] == "order-select" and isinstance(selections, list)
             else None
         )
-        fhir = fhir_access(body)
+        verified = request.auth
+        assert isinstance(verified, VerifiedClient)
+        fhir = fhir_access(body, list(verified.client.fhir_servers or []))
         try:
             orders, unreadable = draft_orders(context, only=only)
             if not orders and not unreadable:
@@ -153,7 +158,7 @@ class ServiceApi(_CdsApi):
         except PatientDataMissing:
             # CDS Hooks: prefetch null means "the EHR has no such data", a missing key
             # "not prefetched"; either way the Patient is read from fhirServer if given.
-            return _precondition_failed(_patient_missing_reason(prefetch, fhir is not None))
+            return _precondition_failed(_patient_missing_reason(prefetch, fhir))
         assert isinstance(request.auth, VerifiedClient)
         cards: list[dict[str, Any]] = []
         actions: list[dict[str, Any]] = []
@@ -162,7 +167,7 @@ class ServiceApi(_CdsApi):
                 message_card(
                     _("An order could not be read"),
                     _("ServiceRequest %(id)s is not valid FHIR R4: %(problem)s")
-                    % {"id": problem.id or "?", "problem": problem.problem},
+                    % {"id": md_escape(problem.id) or "?", "problem": md_escape(problem.problem)},
                 )
             )
         location_problem = postcode_problem(patient.postcode)
@@ -185,7 +190,7 @@ class ServiceApi(_CdsApi):
                 cards.append(
                     message_card(
                         _("This order cannot be rated: some facts sent cannot be used"),
-                        "\n".join(f"- {line}" for line in error.lines()),
+                        "\n".join(f"- {md_escape(line)}" for line in error.lines()),
                     )
                 )
                 continue
@@ -238,14 +243,21 @@ class ServiceApi(_CdsApi):
             service_id=service_id,
             hook_instance=str(body["hookInstance"])[:100],
             service_request_id=order.id[:100],
+            ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
             procedure_code=order.procedure.code if order.procedure else "",
             suggestions=plan.suggestions,
         )
         return plan, system_action(order.resource, rating, outcome)
 
 
-def _patient_missing_reason(prefetch: dict[str, Any], has_fhir_server: bool) -> str:
-    if has_fhir_server:
+def _patient_missing_reason(prefetch: dict[str, Any], fhir: FhirAccess | FhirRefused | None) -> str:
+    if isinstance(fhir, FhirRefused):
+        return _(
+            "The Patient was not prefetched and fhirServer is not one this EHR client "
+            "registered (%(reason)s); the order cannot be rated without the patient's age "
+            "and sex."
+        ) % {"reason": fhir.reason}
+    if fhir is not None:
         return _(
             "The Patient was not prefetched and the EHR's FHIR server (fhirServer) did not "
             "give it in time; the order cannot be rated without the patient's age and sex."

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from imaging_cds.outbound import Allowance, OutboundRefused, outbound_check
 from scheduling import cache as availability_cache
 from scheduling.feeds.fhir import FeedError, FeedSlot, fetch_free_slots, schedule_key
 from scheduling.models import Centre, FeedState, Slot, SlotSource, SlotStatus
@@ -129,6 +130,15 @@ def _apply_fhir(
     return len(wanted), len(to_create), withdrawn, unmapped
 
 
+def feed_url_check(url: str) -> None:
+    """Raise FeedError unless the feed URL may be fetched (imaging_cds.outbound, with
+    the hosts ``FEED_ALLOWED_HOSTS`` allows on loopback or private networks)."""
+    try:
+        outbound_check(url, Allowance(hosts=tuple(settings.FEED_ALLOWED_HOSTS)))
+    except OutboundRefused as exc:
+        raise FeedError(f"feed URL refused, nothing was fetched: {exc}") from None
+
+
 def availability_refresh(*, centre_id: int, horizon_days: int | None = None) -> RefreshOutcome:
     """Read one centre's feed (or own schedule) and write what it says; never raises
     for a broken feed: the error goes to its FeedState."""
@@ -141,6 +151,7 @@ def availability_refresh(*, centre_id: int, horizon_days: int | None = None) -> 
     created = withdrawn = unmapped = pages = free = 0
     if centre.feed_url:
         try:
+            feed_url_check(centre.feed_url)
             fetched = fetch_free_slots(
                 base_url=centre.feed_url,
                 start_ge=attempt_at,

@@ -45,6 +45,11 @@ class Ehr:
     def hook(self, http: Client, service: str, body: dict[str, Any], **claims: Any) -> Any:
         return self.post(http, f"/cds-services/{service}", body, **claims)
 
+    def allow_fhir_server(self, base: str) -> None:
+        """Register a FHIR server base the EHR may name as fhirServer."""
+        self.client.fhir_servers = [*self.client.fhir_servers, base]
+        self.client.save(update_fields=["fhir_servers"])
+
 
 @pytest.fixture
 def ehr(db: None) -> Ehr:

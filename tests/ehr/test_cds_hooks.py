@@ -325,6 +325,7 @@ def test_without_prefetch_the_service_reads_the_ehrs_fhir_server(
         observation("29463-7", valueQuantity={"value": 64, "unit": "kg", "code": "kg"}),
         observation("62238-1", valueQuantity={"value": 25, "unit": "mL/min/{1.73_m2}"}),
     )
+    ehr.allow_fhir_server(fhir_server.url)
     body = hook_body("order-select", order("us-breast", breast_lump()))
     body["fhirServer"] = fhir_server.url
     body["fhirAuthorization"] = {
@@ -349,6 +350,7 @@ def test_a_fhir_server_too_slow_for_the_budget_gives_412_in_time(
     settings.CDS_FHIR_TIMEOUT_SECONDS = 0.3
     fhir_server.delay_seconds = 2.0
     fhir_server.resources["fhir/Patient/p1"] = patient()
+    ehr.allow_fhir_server(fhir_server.url)
     body = hook_body("order-select", order("us-breast", breast_lump()))
     body["fhirServer"] = fhir_server.url
     import time
@@ -434,9 +436,10 @@ def test_feedback_on_an_unknown_card_is_404_and_stores_nothing(
 # --- the card's link, for a human ----------------------------------------------------------
 
 
-def test_the_cards_link_opens_the_options_page_for_a_logged_in_prescriber(
+def test_the_cards_link_opens_the_options_page_for_the_practitioner_of_the_hook(
     client: Client, ehr: Ehr, world: FlowPacs, actors: Actors
 ) -> None:
+    ehr.client.practitioners.create(ehr_user_id="Practitioner/123", user=actors.bob)
     body = hook_body("order-select", order("us-breast", breast_lump()), pre=prefetch(patient()))
     [card] = ehr.hook(client, "imaging-order-select", body).json()["cards"]
     url = card["links"][0]["url"].removeprefix("http://testserver")

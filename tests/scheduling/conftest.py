@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -8,6 +9,13 @@ from scheduling.models import Centre, Equipment
 from tests.scheduling.fhir_server import FhirServer
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+@pytest.fixture(autouse=True)
+def feeds_on_loopback_allowed(settings: Any) -> None:
+    """The test FHIR servers listen on 127.0.0.1, which a deployment refuses unless
+    FEED_ALLOWED_HOSTS lists it: these tests list it, as a deployment would."""
+    settings.FEED_ALLOWED_HOSTS = ["127.0.0.1"]
 
 
 @pytest.fixture
