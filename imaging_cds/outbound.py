@@ -110,6 +110,21 @@ def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
+def allow_list_entry_check(url: str) -> None:
+    """Raise :class:`OutboundRefused` unless ``url`` may stand in an allow-list: http(s)
+    with a host and no credentials; https outside DEBUG unless the host is a loopback
+    literal. No DNS look-up: where it points is checked at each fetch."""
+    parts = _parts(url)
+    if parts.scheme == "https" or settings.DEBUG:
+        return
+    try:
+        loopback = ipaddress.ip_address(parts.host).is_loopback
+    except ValueError:
+        loopback = parts.host == "localhost"
+    if not loopback:
+        raise OutboundRefused("https is required")
+
+
 def outbound_check(url: str, allowance: Allowance) -> None:
     """Raise :class:`OutboundRefused` unless ``url`` may be fetched under ``allowance``."""
     parts = _parts(url)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
+from imaging_cds.outbound import OutboundRefused, allow_list_entry_check
 from imaging_cds.roles import Role, user_roles
 from ordering.jwks import jwks_validate
 from ordering.models import EhrClient
@@ -49,13 +50,41 @@ def _api_client_account(username: str, *, update: bool) -> tuple[User, bool]:
     return user, False
 
 
+def _outbound_urls(urls: list[str]) -> list[str]:
+    """URLs an allow-list may hold (imaging_cds.outbound): https outside DEBUG, no
+    credentials. Where they point is checked at each fetch."""
+    problems = []
+    for url in urls:
+        try:
+            allow_list_entry_check(url)
+        except OutboundRefused as exc:
+            problems.append(
+                _("%(url)s cannot be registered: %(reason)s.") % {"url": url, "reason": exc}
+            )
+    if problems:
+        raise ValidationError(problems)
+    return list(urls)
+
+
 @transaction.atomic
 def ehr_client_register(
-    *, name: str, issuer: str, jwks: object, username: str, update: bool = False
+    *,
+    name: str,
+    issuer: str,
+    jwks: object,
+    username: str,
+    update: bool = False,
+    fhir_servers: list[str] | None = None,
+    jwks_url: str | None = None,
 ) -> Registration:
     """Create the EhrClient and its api_client account; with `update`, replace the
-    name, keys and account of the client already registered under `issuer`."""
+    name, keys and account of the client already registered under `issuer`.
+    ``fhir_servers`` are the FHIR base URLs its hooks may name as fhirServer;
+    ``jwks_url`` is where its current public keys are served (rotation)."""
     jwks = jwks_validate(jwks)
+    servers = _outbound_urls(fhir_servers) if fhir_servers is not None else None
+    if jwks_url:
+        _outbound_urls([jwks_url])
     client = EhrClient.objects.select_for_update().filter(issuer=issuer).first()
     if client is not None and not update:
         raise ValidationError(
@@ -70,6 +99,10 @@ def ehr_client_register(
     client.jwks = jwks
     client.user = user
     client.active = True
+    if servers is not None:
+        client.fhir_servers = servers
+    if jwks_url is not None:
+        client.jwks_url = jwks_url
     client.full_clean()
     client.save()
     return Registration(client=client, created=created, user_created=user_created)

@@ -171,3 +171,28 @@ def test_staff_manage_ehr_clients_and_tokens_in_the_admin(db: None, client: Clie
         "/admin/authtoken/tokenproxy/",
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_it_registers_the_fhir_servers_and_the_jwks_url_the_outbound_policy_allows(
+    db: None,
+) -> None:
+    key = rsa_key()
+    jwks = json.dumps({"keys": [public_jwk(key, kid="k1", alg="RS384")]})
+    register(
+        "--name", "DPI", "--issuer", ISSUER, "--jwks-json", jwks,
+        "--fhir-server", "https://fhir.hopital.example/r4",
+        "--fhir-server", "https://fhir2.hopital.example/r4",
+        "--jwks-url", "https://ehr.hopital.example/jwks.json",
+    )  # fmt: skip
+    client = EhrClient.objects.get(issuer=ISSUER)
+    assert client.fhir_servers == [
+        "https://fhir.hopital.example/r4",
+        "https://fhir2.hopital.example/r4",
+    ]
+    assert client.jwks_url == "https://ehr.hopital.example/jwks.json"
+    with pytest.raises(CommandError, match="cannot be registered"):
+        register(
+            "--name", "DPI", "--issuer", ISSUER, "--jwks-json", jwks, "--update",
+            "--fhir-server", "https://user:secret@fhir.hopital.example/r4",
+        )  # fmt: skip
+    assert EhrClient.objects.get(issuer=ISSUER).fhir_servers[0].startswith("https://fhir.")

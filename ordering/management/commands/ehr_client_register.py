@@ -1,8 +1,9 @@
 """manage.py ehr_client_register: register an EHR allowed to call the CDS Hooks
 services (its JWT issuer and public keys) and the api_client account it acts as.
 
-The model has no field yet for allowed FHIR servers, a JWKS URL or a per-client rate
-limit, so the command offers no option for them."""
+`--fhir-server` (repeatable) lists the FHIR base URLs its hooks may name as
+fhirServer (nothing else is ever fetched, nor sent its token); `--jwks-url` is where
+it serves its current public keys, read again when it rotates them."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--update", action="store_true", help="Change the client already registered."
         )
+        parser.add_argument(
+            "--fhir-server",
+            action="append",
+            dest="fhir_servers",
+            help="A FHIR base URL its hooks may name as fhirServer (repeat for several).",
+        )
+        parser.add_argument("--jwks-url", help="Where it serves its current public keys.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options["name"].strip()
@@ -52,6 +60,8 @@ class Command(BaseCommand):
                 jwks=jwks,
                 username=username,
                 update=options["update"],
+                fhir_servers=options["fhir_servers"],
+                jwks_url=options["jwks_url"],
             )
         except ValidationError as error:
             raise CommandError(_messages(error)) from None
