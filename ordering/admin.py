@@ -10,18 +10,31 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from imaging_cds.roles import Role, has_role
+from ordering.ehr_clients import allow_list_validate
 from ordering.jwks import jwks_validate
-from ordering.models import EhrClient
+from ordering.models import EhrClient, EhrPractitioner
 
 
 class EhrClientForm(forms.ModelForm):
     class Meta:
         model = EhrClient
-        fields = ["name", "issuer", "jwks", "user", "active"]
+        fields = ["name", "issuer", "jwks", "jwks_url", "fhir_servers", "user", "active"]
         labels = {"jwks": _("Public keys (JWKS)")}
 
     def clean_jwks(self) -> Any:
         return jwks_validate(self.cleaned_data.get("jwks"))
+
+    def clean_fhir_servers(self) -> Any:
+        servers = self.cleaned_data.get("fhir_servers") or []
+        if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+            raise forms.ValidationError(_("A list of FHIR base URLs."))
+        return allow_list_validate(servers)
+
+    def clean_jwks_url(self) -> Any:
+        url = self.cleaned_data.get("jwks_url") or ""
+        if url:
+            allow_list_validate([url])
+        return url
 
     def clean_user(self) -> Any:
         user = self.cleaned_data.get("user")
@@ -36,4 +49,27 @@ class EhrClientAdmin(admin.ModelAdmin):
     list_display = ["name", "issuer", "user", "active"]
     list_filter = ["active"]
     search_fields = ["name", "issuer"]
+    raw_id_fields = ["user"]
+
+
+class EhrPractitionerForm(forms.ModelForm):
+    class Meta:
+        model = EhrPractitioner
+        fields = ["client", "ehr_user_id", "user"]
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data.get("user")
+        if user is not None and not has_role(user, Role.PRESCRIBER):
+            raise forms.ValidationError(_("The account must hold the prescriber role."))
+        return user
+
+
+@admin.register(EhrPractitioner)
+class EhrPractitionerAdmin(admin.ModelAdmin):
+    """Which local prescriber an EHR's hook userId is: card links open for them only."""
+
+    form = EhrPractitionerForm
+    list_display = ["ehr_user_id", "client", "user"]
+    list_filter = ["client"]
+    search_fields = ["ehr_user_id", "user__username"]
     raw_id_fields = ["user"]

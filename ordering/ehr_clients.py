@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from imaging_cds.outbound import OutboundRefused, allow_list_entry_check
-from imaging_cds.roles import Role, user_roles
+from imaging_cds.roles import Role, has_role, user_roles
 from ordering.jwks import jwks_validate
-from ordering.models import EhrClient
+from ordering.models import EhrClient, EhrPractitioner
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _api_client_account(username: str, *, update: bool) -> tuple[User, bool]:
     return user, False
 
 
-def _outbound_urls(urls: list[str]) -> list[str]:
+def allow_list_validate(urls: list[str]) -> list[str]:
     """URLs an allow-list may hold (imaging_cds.outbound): https outside DEBUG, no
     credentials. Where they point is checked at each fetch."""
     problems = []
@@ -82,9 +82,9 @@ def ehr_client_register(
     ``fhir_servers`` are the FHIR base URLs its hooks may name as fhirServer;
     ``jwks_url`` is where its current public keys are served (rotation)."""
     jwks = jwks_validate(jwks)
-    servers = _outbound_urls(fhir_servers) if fhir_servers is not None else None
+    servers = allow_list_validate(fhir_servers) if fhir_servers is not None else None
     if jwks_url:
-        _outbound_urls([jwks_url])
+        allow_list_validate([jwks_url])
     client = EhrClient.objects.select_for_update().filter(issuer=issuer).first()
     if client is not None and not update:
         raise ValidationError(
@@ -106,6 +106,27 @@ def ehr_client_register(
     client.full_clean()
     client.save()
     return Registration(client=client, created=created, user_created=user_created)
+
+
+@transaction.atomic
+def ehr_practitioner_map(*, issuer: str, ehr_user_id: str, username: str) -> EhrPractitioner:
+    """Say which local prescriber account an EHR's ``userId`` is: the card links of
+    that practitioner's hooks then open for this account only."""
+    client = EhrClient.objects.filter(issuer=issuer).first()
+    if client is None:
+        raise ValidationError(
+            _("No EHR client has the issuer %(issuer)s."), params={"issuer": issuer}
+        )
+    user = User.objects.filter(username=username).first()
+    if user is None or not has_role(user, Role.PRESCRIBER):
+        raise ValidationError(
+            _("%(username)s is not a prescriber's account."), params={"username": username}
+        )
+    mapping, _created = EhrPractitioner.objects.update_or_create(
+        client=client, ehr_user_id=ehr_user_id.strip(), defaults={"user": user}
+    )
+    mapping.full_clean()
+    return mapping
 
 
 @transaction.atomic

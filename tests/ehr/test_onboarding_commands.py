@@ -19,7 +19,7 @@ from django.utils import translation
 from imaging_cds.roles import Role, has_role
 from ordering.admin import EhrClientForm
 from ordering.cds.auth import jwt_verify
-from ordering.models import EhrClient
+from ordering.models import EhrClient, EhrPractitioner
 from tests.actors import Actors
 from tests.cds.jwt_keys import ec_key, public_jwk, rsa_key, token
 
@@ -196,3 +196,29 @@ def test_it_registers_the_fhir_servers_and_the_jwks_url_the_outbound_policy_allo
             "--fhir-server", "https://user:secret@fhir.hopital.example/r4",
         )  # fmt: skip
     assert EhrClient.objects.get(issuer=ISSUER).fhir_servers[0].startswith("https://fhir.")
+
+
+def test_it_maps_an_ehr_practitioner_to_a_prescriber_and_refuses_other_accounts(
+    db: None, actors: Actors
+) -> None:
+    key = rsa_key()
+    register("--name", "DPI", "--issuer", ISSUER, "--jwks-json",
+             json.dumps({"keys": [public_jwk(key, kid="k1", alg="RS384")]}))  # fmt: skip
+    out = StringIO()
+    call_command(
+        "ehr_practitioner_map", "--issuer", ISSUER, "--ehr-user-id", "Practitioner/123",
+        "--username", actors.alice.username, stdout=out,
+    )  # fmt: skip
+    assert "Practitioner/123" in out.getvalue()
+    mapping = EhrPractitioner.objects.get(ehr_user_id="Practitioner/123")
+    assert mapping.user == actors.alice and mapping.client.issuer == ISSUER
+    with pytest.raises(CommandError, match="not a prescriber"):
+        call_command(
+            "ehr_practitioner_map", "--issuer", ISSUER, "--ehr-user-id", "Practitioner/9",
+            "--username", actors.emr.username,
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="No EHR client"):
+        call_command(
+            "ehr_practitioner_map", "--issuer", "https://nobody.example",
+            "--ehr-user-id", "Practitioner/9", "--username", actors.alice.username,
+        )  # fmt: skip
