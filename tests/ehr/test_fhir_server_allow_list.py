@@ -62,7 +62,9 @@ def test_a_fhir_server_the_client_did_not_register_is_never_contacted_and_412_sa
     fhir_server.resources["fhir/Patient/p1"] = patient()
     response = ehr.hook(client, "imaging-order-select", _without_prefetch(fhir_server.url))
     assert response.status_code == 412
-    assert "not an allowed FHIR server" in response.json()["error"]["message"]
+    # CDS Hooks: the 412 body is an OperationOutcome saying which source failed.
+    [issue] = response.json()["issue"]
+    assert "not an allowed FHIR server" in issue["diagnostics"]
     assert fhir_server.requests == []
 
 
