@@ -53,12 +53,17 @@ _PLAIN_LOOKALIKES = str.maketrans("<>[]", "‹›()")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
 
 
+_BREAKS = re.compile(r"[ \t\r\n\f\v\u2028\u2029\x85]+")
+
+
 def md_escape(value: Any) -> str:
     """Text from the rules, the catalogue, a PACS or an EHR, made inert inside the card's
     Markdown ``detail``: on one line (it cannot open a block), HTML escaped (no tag
     reaches an EHR that renders HTML) and every Markdown sign backslash-escaped (no
     link, image or emphasis)."""
-    text = " ".join(str(value).split())
+    # Line breaks and runs of spaces fold to one space; a non-breaking space (French
+    # typography before ":" ";" "?" "!") is kept.
+    text = _BREAKS.sub(" ", str(value)).strip()
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 

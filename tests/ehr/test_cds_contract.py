@@ -62,6 +62,7 @@ def test_prefetch_patient_null_is_read_from_the_fhir_server(
     body = hook_body("order-select", order("us-breast", breast_lump()))
     body["prefetch"] = {"patient": None, "weight": None, "egfr": None, "pregnancy": None}
     body["fhirServer"] = fhir_server.url
+    ehr.allow_fhir_server(fhir_server.url)
     response = ehr.hook(client, "imaging-order-select", body)
     assert response.status_code == 200, response.content
     assert response.json()["cards"]
@@ -79,7 +80,8 @@ def test_prefetch_patient_null_without_fhir_server_is_412_with_an_operation_outc
     outcome = OperationOutcome.model_validate(response.json())
     [issue] = outcome.issue
     assert issue.severity == "error"
-    assert "prefetch.patient is null" in str(issue.diagnostics)
+    # The default language is French: "prefetch.patient est null (aucun Patient)…".
+    assert "prefetch.patient" in str(issue.diagnostics) and "null" in str(issue.diagnostics)
     assert "fhirServer" in str(issue.diagnostics)
 
 
@@ -88,10 +90,12 @@ def test_a_fhir_server_without_the_patient_gives_412_with_an_operation_outcome(
 ) -> None:
     body = hook_body("order-select", order("us-breast", breast_lump()))
     body["fhirServer"] = fhir_server.url
+    ehr.allow_fhir_server(fhir_server.url)
     response = ehr.hook(client, "imaging-order-select", body)
     assert response.status_code == 412
     outcome = OperationOutcome.model_validate(response.json())
-    assert "FHIR server" in str(outcome.issue[0].diagnostics)
+    assert "fhirServer" in str(outcome.issue[0].diagnostics)
+    assert any(path == "/fhir/Patient/p1" for path, _ in fhir_server.requests)
 
 
 # --- feedback: the specification's three example bodies, with our card's uuids ------------
