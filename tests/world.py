@@ -19,6 +19,15 @@ from tests.orthanc import OrthancServer, study_file
 # Local identifiers of test patients (the demo issuer is the local one in settings).
 WITH_MAMMOGRAM = "TESTPAT01"
 WITHOUT_PRIORS = "TESTPAT02"
+# The patient of the REST API tests, as `evaluate` takes it.
+API_PATIENT = {
+    "identifier": WITHOUT_PRIORS,
+    "identifier_kind": "local",
+    "birth_date": "1979-05-02",
+    "sex": "F",
+    "postcode": "35000",
+    "pregnancy": "no",
+}
 
 
 @dataclass

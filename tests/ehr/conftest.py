@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from ordering.models import EhrClient
+from tests.actors import Actors
 from tests.cds.jwt_keys import register_client, rsa_key, token
 from tests.world import flow_pacs, world  # noqa: F401  (re-exported fixtures)
 
@@ -49,6 +51,12 @@ class Ehr:
         """Register a FHIR server base the EHR may name as fhirServer."""
         self.client.fhir_servers = [*self.client.fhir_servers, base]
         self.client.save(update_fields=["fhir_servers"])
+
+
+@pytest.fixture
+def emr(actors: Actors) -> dict[str, Any]:
+    """The REST API's token header of the `emr` api_client account."""
+    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
 
 
 @pytest.fixture

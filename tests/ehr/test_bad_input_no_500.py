@@ -11,21 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from ordering.api.fhir_dates import FhirDateError, date_search_parse
 from ordering.api.pagination import MAX_LIMIT, MAX_OFFSET
 from ordering.api.parsers import MAX_JSON_DEPTH
-from tests.actors import Actors
 from tests.ehr.conftest import Ehr
 from tests.world import FlowPacs
 
 TOO_DEEP = "[" * 5000 + "]" * 5000
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
 
 
 def assert_too_deep(response: Any) -> None:

@@ -11,7 +11,6 @@ import psycopg2  # type: ignore[import-untyped]
 import pytest
 from django.db import connection
 from django.test import Client, RequestFactory
-from rest_framework.authtoken.models import Token
 
 from imaging_cds.wsgi import application
 from tests.actors import Actors
@@ -71,11 +70,6 @@ def _fresh_connection_after() -> Iterator[None]:
     yield
     # The database flush after a transactional test must not meet the dead connection.
     connection.close()
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
 
 
 def test_a_lost_database_answers_the_api_503_with_retry_after_and_the_next_request_reconnects(

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import translation
-from rest_framework.authtoken.models import Token
 
 from ordering.cds.cards import md_escape
 from ordering.contract import InputError, clinical_validate, patient_validate, postcode_problem
@@ -126,11 +125,6 @@ def _date(case: Case) -> Any:
 def alice(client: Client, actors: Actors) -> Client:
     client.force_login(actors.alice)
     return client
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -11,21 +11,9 @@ from rest_framework.authtoken.models import Token
 
 from imaging_cds.models import AuditEvent
 from tests.actors import Actors
-from tests.world import WITHOUT_PRIORS, FlowPacs
+from tests.world import API_PATIENT, WITHOUT_PRIORS, FlowPacs
 
-PATIENT = {
-    "identifier": WITHOUT_PRIORS,
-    "identifier_kind": "local",
-    "birth_date": "1979-05-02",
-    "sex": "F",
-    "postcode": "35000",
-    "pregnancy": "no",
-}
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
+PATIENT = API_PATIENT
 
 
 @pytest.fixture

@@ -12,22 +12,10 @@ from rest_framework.authtoken.models import Token
 from imaging_cds.roles import Role
 from ordering.models import DecisionFeedback
 from tests.actors import Actors, make_user
-from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
+from tests.world import API_PATIENT, WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 
 RATING = "https://imaging-cds.example/fhir/StructureDefinition/appropriateness-rating"
-PATIENT = {
-    "identifier": WITHOUT_PRIORS,
-    "identifier_kind": "local",
-    "birth_date": "1979-05-02",
-    "sex": "F",
-    "postcode": "35000",
-    "pregnancy": "no",
-}
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
+PATIENT = API_PATIENT
 
 
 @pytest.fixture

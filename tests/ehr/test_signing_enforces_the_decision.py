@@ -13,7 +13,6 @@ import pytest
 import requests
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from imaging_cds.models import AuditEvent
 from ordering.demo_studies import DEMO_ISSUER
@@ -23,21 +22,9 @@ from tests.actors import Actors
 from tests.ordering.test_flow import consultation_of, first_slot
 from tests.orthanc import study_file
 from tests.patients import NEW_PRIOR_PATIENTS
-from tests.world import WITHOUT_PRIORS, FlowPacs
+from tests.world import API_PATIENT, FlowPacs
 
-PATIENT = {
-    "identifier": WITHOUT_PRIORS,
-    "identifier_kind": "local",
-    "birth_date": "1979-05-02",
-    "sex": "F",
-    "postcode": "35000",
-    "pregnancy": "no",
-}
-
-
-@pytest.fixture
-def emr(actors: Actors) -> dict[str, Any]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=actors.emr).key}"}
+PATIENT = API_PATIENT
 
 
 @pytest.fixture
