@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from guidelines.models import Rule, RuleChange, RuleSet
+from guidelines.models import Indication, Rule, RuleChange, RuleSet
 
 
 def rule_search(
@@ -52,3 +52,10 @@ def rule_predecessors(*, rule: Rule) -> list[Rule]:
 def rule_set_history(*, rule_set: RuleSet | None = None) -> QuerySet[RuleChange]:
     changes = RuleChange.objects.select_related("user", "rule_set")
     return changes.filter(rule_set=rule_set) if rule_set is not None else changes
+
+
+def indication_red_flags(*, code: str) -> list[dict[str, str]]:
+    """An indication's red flags as the rule pack lists them, in order (code, labels,
+    words): what the page shows and a card names."""
+    indication = Indication.objects.filter(code=code).first() if code else None
+    return list(indication.red_flags) if indication else []

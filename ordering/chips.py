@@ -20,6 +20,7 @@ from django.utils.timesince import TIME_STRINGS
 from django.utils.translation import gettext_lazy as _
 
 from guidelines.engine import CompiledRuleSet, NoPublishedRuleSet, published_rule_set_compiled
+from guidelines.selectors import indication_red_flags
 from guidelines.understanding import Understanding, understand
 from guidelines.understanding.facts import StatedFacts
 
@@ -165,14 +166,6 @@ def duration_text(days: int | None) -> str:
 _NOTHING = Understanding(text="")
 
 
-def red_flags_of(code: str) -> list[dict[str, str]]:
-    """The red flags of an indication as the rule set in force lists them, in order."""
-    from guidelines.models import Indication
-
-    indication = Indication.objects.filter(code=code).first()
-    return list(indication.red_flags) if indication and code else []
-
-
 def chips_read(state: PageState) -> Chips:
     """Read the text and say what the page shows: never raises on any text."""
     if not state.text.strip() and not state.picked:
@@ -263,7 +256,7 @@ def _flags(
             checked=flag["code"] in ticked,
             read=_stated(flag["code"], present, absent),
         )
-        for flag in red_flags_of(code)
+        for flag in indication_red_flags(code=code)
     )
     return flags, frozenset(present)
 

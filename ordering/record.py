@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from guidelines.context import PatientContext, PriorExamFact
+from guidelines.selectors import indication_red_flags
 from ordering.models import Consultation
 from ordering.ranking import not_appropriate
 from scheduling.availability import OpenBore, PatientConstraints
@@ -87,10 +88,7 @@ class ConsultationRecord:
 
     def red_flag_labels(self) -> dict[str, str]:
         """The indication's red flags, code -> label in the answer's language."""
-        from guidelines.models import Indication
-
-        indication = Indication.objects.filter(code=self.indication_code).first()
-        flags = indication.red_flags if indication else []
+        flags = indication_red_flags(code=self.indication_code)
         return {flag["code"]: localised(flag, "label") for flag in flags}
 
     def rating(self, procedure_code: str) -> dict[str, Any] | None:
