@@ -15,7 +15,8 @@ import yaml
 from guidelines.engine import CompiledRuleSet
 from guidelines.understanding import understand
 
-EVAL_FILE = Path(__file__).resolve().parents[1] / "data" / "understanding" / "eval_orders.yaml"
+EVAL_DIR = Path(__file__).resolve().parents[1] / "data" / "understanding"
+EVAL_FILE = EVAL_DIR / "eval_orders.yaml"
 
 # The goal of issue 13, on texts of situations the pack covers (and for red flags).
 GOALS = {
@@ -26,8 +27,18 @@ GOALS = {
 }
 
 
-def eval_orders(path: Path = EVAL_FILE) -> list[dict[str, Any]]:
-    orders: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))["orders"]
+def eval_files(directory: Path = EVAL_DIR) -> list[Path]:
+    """eval_orders.yaml and its companions eval_orders_<area>.yaml: one file per
+    batch of situations, so that texts for new situations are added beside the
+    rules they measure."""
+    return sorted(directory.glob("eval_orders*.yaml"))
+
+
+def eval_orders(path: Path | None = None) -> list[dict[str, Any]]:
+    paths = [path] if path is not None else eval_files()
+    orders: list[dict[str, Any]] = []
+    for one in paths:
+        orders.extend(yaml.safe_load(one.read_text(encoding="utf-8"))["orders"])
     return orders
 
 

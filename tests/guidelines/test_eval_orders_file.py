@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "guidelines" / "data" / "rulepack"
-EVAL_FILE = ROOT / "guidelines" / "data" / "understanding" / "eval_orders.yaml"
+EVAL_DIR = ROOT / "guidelines" / "data" / "understanding"
 
 ENTRY_KEYS = {"id", "text", "lang", "indication", "red_flags", "no_red_flags_stated", "facts"}
 REQUIRED_KEYS = {"id", "text", "lang", "indication"}
@@ -56,11 +56,15 @@ def pack() -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def orders() -> list[dict[str, Any]]:
-    data = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    assert set(data) == {"orders"}
-    entries = data["orders"]
-    assert isinstance(entries, list)
+    entries: list[dict[str, Any]] = []
+    paths = sorted(EVAL_DIR.glob("eval_orders*.yaml"))
+    assert paths, "no evaluation file"
+    for path in paths:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert isinstance(data, dict), path.name
+        assert set(data) == {"orders"}, path.name
+        assert isinstance(data["orders"], list), path.name
+        entries.extend(data["orders"])
     return entries
 
 
