@@ -39,6 +39,7 @@ class ProcedureInfo:
     modality: str
     contrast: str
     dose_class: int
+    body_region: str = ""
 
     @property
     def is_ionising(self) -> bool:
@@ -214,6 +215,7 @@ def rule_set_compile(rule_set: RuleSet) -> CompiledRuleSet:
                     modality=procedure.modality,
                     contrast=procedure.contrast,
                     dose_class=procedure.dose_class,
+                    body_region=procedure.body_region,
                 ),
                 conditions=conditions,
                 category=rule.category,
@@ -349,6 +351,9 @@ class Rating:
     contraindications: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
     redundancy: Redundancy | None = None
+    # The rule's own interval: how recent a prior (or a signed order) of this exam
+    # makes a new one a repeat.
+    repeat_interval_days: int | None = None
 
     @property
     def procedure_code(self) -> str:
@@ -496,6 +501,7 @@ def _rate(rule: CompiledRule, context: PatientContext) -> Rating:
         contraindications=tuple(contraindications),
         warnings=tuple(warnings),
         redundancy=_redundancy(rule, context),
+        repeat_interval_days=rule.repeat_interval_days,
     )
 
 

@@ -85,6 +85,7 @@ def _rating_record(rating: Rating) -> dict[str, Any]:
         "label_fr": procedure.label_fr,
         "label_en": procedure.label_en,
         "modality": procedure.modality,
+        "body_region": procedure.body_region,
         "contrast": procedure.contrast,
         "dose_class": procedure.dose_class,
         "category": rating.category,
@@ -93,6 +94,7 @@ def _rating_record(rating: Rating) -> dict[str, Any]:
         "evidence": rating.evidence,
         "intention": rating.intention,
         "priority": rating.priority,
+        "repeat_interval_days": rating.repeat_interval_days,
         "rationale_fr": rating.rationale_fr,
         "rationale_en": rating.rationale_en,
         "source": {

@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ordering.contract import InputError, PatientInput, patient_validate
+from ordering.contract import InputError, PatientInput, age_in_years, patient_validate
 from ordering.decision import OptionFilters
+from ordering.record import CHILDBEARING_AGES
 from scheduling.models import Centre
+
+
+def _may_be_pregnant(data: dict[str, Any]) -> bool:
+    born = data.get("birth_date")
+    if data.get("sex") != "F" or born is None:
+        return False
+    return age_in_years(born, timezone.localdate()) in CHILDBEARING_AGES
 
 
 class PatientForm(forms.Form):
@@ -22,8 +31,11 @@ class PatientForm(forms.Form):
     birth_date = forms.DateField(
         label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
     )
+    # No default: a sex or a pregnancy status the prescriber did not choose would be
+    # a fact nobody stated (a default "female" once rated a man's exams).
     sex = forms.ChoiceField(
-        label=_("Sex"), choices=[("F", _("Female")), ("M", _("Male")), ("U", _("Unknown"))]
+        label=_("Sex"),
+        choices=[("", "—"), ("F", _("Female")), ("M", _("Male")), ("U", _("Unknown"))],
     )
     postcode = forms.CharField(
         label=_("Postcode of residence"),
@@ -33,8 +45,9 @@ class PatientForm(forms.Form):
     )
     pregnancy = forms.ChoiceField(
         label=_("Pregnancy"),
-        choices=[("no", _("No")), ("yes", _("Yes")), ("unknown", _("Unknown"))],
-        initial="unknown",
+        choices=[("", "—"), ("no", _("No")), ("yes", _("Yes")), ("unknown", _("Not known"))],
+        required=False,
+        help_text=_("Required for a woman aged 12 to 55."),
     )
     # Ranges and every other rule are ordering.contract's, shared with the REST API
     # and CDS Hooks; the fields only parse.
@@ -49,6 +62,14 @@ class PatientForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if not data.get("pregnancy") and _may_be_pregnant(data):
+            self.add_error(
+                "pregnancy",
+                _(
+                    "Answer for a woman aged 12 to 55: yes, no, or not known (then "
+                    "checked before any ionising exam of the abdomen or pelvis)."
+                ),
+            )
         try:
             self.checked = patient_validate(
                 identifier=data.get("identifier"),

@@ -16,11 +16,18 @@ from django.utils.translation import gettext as _
 
 from guidelines.context import PatientContext, PriorExamFact
 from guidelines.selectors import indication_red_flags
+from imaging_cds.vocab import IONISING_MODALITIES
 from ordering.models import Consultation
 from ordering.ranking import not_appropriate
 from scheduling.availability import OpenBore, PatientConstraints
 
 PAEDIATRIC_AGE = 18
+# A woman of these ages may be pregnant: before an ionising exam whose field takes in
+# the abdomen or the pelvis, pregnancy is asked, never assumed (issue 15).
+CHILDBEARING_AGES = range(12, 56)
+PELVIC_FIELD_REGIONS = frozenset(
+    {"abdomen", "pelvis", "abdomen_pelvis", "urinary_tract", "lumbar_spine", "hip"}
+)
 
 
 def localised(source: Any, key: str) -> str:
@@ -106,6 +113,19 @@ class ConsultationRecord:
                 _("This exam is not one of the options offered."), code="not_offered"
             )
         return rating
+
+    def pregnancy_unanswered(self, modality: str, body_region: str) -> bool:
+        """True when this exam may not be ordered before pregnancy is answered: a woman
+        of 12 to 55 whose pregnancy is not known, and an ionising exam of the abdomen
+        or pelvis."""
+        patient = self.patient
+        return (
+            patient.get("sex") == "F"
+            and int(patient.get("age_years", -1)) in CHILDBEARING_AGES
+            and patient.get("pregnancy", "unknown") == "unknown"
+            and modality in IONISING_MODALITIES
+            and body_region in PELVIC_FIELD_REGIONS
+        )
 
     def context(self, prior_exams: tuple[PriorExamFact, ...], today: date) -> PatientContext:
         return patient_context(self.consultation.inputs, prior_exams, today)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -53,6 +54,63 @@ class DecisionChangedError(ValidationError):
     def __init__(self, message: str, alternatives: list[dict[str, Any]]) -> None:
         super().__init__(message, code="decision_changed")
         self.alternatives = alternatives
+
+
+class DuplicateOrderError(ValidationError):
+    """The same exam was signed for the same patient within the rule's interval: a
+    question to the prescriber ("sign it again?"), asked before anything is booked.
+    ``prior_date`` is the day the earlier order was signed."""
+
+    def __init__(self, message: str, prior_date: date) -> None:
+        super().__init__(message, code="duplicate_order")
+        self.prior_date = prior_date
+
+
+# With no interval in the rule, an identical order signed this recently is taken for a
+# repeat: the same exam for the same patient twice within days is almost always a
+# double submission, and the prescriber can still confirm it.
+DUPLICATE_WINDOW_DAYS = 7
+
+
+def _duplicate_check(
+    consultation: Consultation, procedure: Procedure, rating: dict[str, Any]
+) -> None:
+    days = rating.get("repeat_interval_days") or DUPLICATE_WINDOW_DAYS
+    since = timezone.now() - timedelta(days=int(days))
+    earlier = (
+        Order.objects.filter(
+            consultation__patient_ref=consultation.patient_ref,
+            procedure=procedure,
+            status=OrderStatus.SIGNED,
+            signed_at__gte=since,
+        )
+        .order_by("-signed_at")
+        .values_list("signed_at", flat=True)
+        .first()
+    )
+    if earlier is None:
+        return
+    signed_on = timezone.localdate(earlier)
+    raise DuplicateOrderError(
+        _(
+            "The same exam was already ordered for this patient on %(date)s. "
+            "Sign this order anyway only if a second exam is truly needed."
+        )
+        % {"date": date_format(signed_on, "DATE_FORMAT")},
+        signed_on,
+    )
+
+
+def _pregnancy_check(record: ConsultationRecord, procedure: Procedure) -> None:
+    if record.pregnancy_unanswered(procedure.modality, procedure.body_region):
+        raise ValidationError(
+            _(
+                "Pregnancy is not known: for a woman of 12 to 55, it must be answered "
+                "(yes or no) before an ionising exam of the abdomen or pelvis. Check it "
+                "and start the order again."
+            ),
+            code="pregnancy_unanswered",
+        )
 
 
 def _identity_check(consultation: Consultation, identity: PatientIdentity) -> None:
@@ -125,17 +183,22 @@ def order_sign(
     patient: PatientIdentity,
     user: Any,
     request: Any = None,
+    confirm_duplicate: bool = False,
 ) -> Order:
     """Sign what was decided, for whom it was decided: the same patient, an exam the
     decision offers, a slot that can perform it, and a rating that still holds on the
     prior exams the PACS has now. Booking and signing happen together (both or
     neither). Raises ValidationError (identity_mismatch, not_offered,
-    slot_unsuitable), DecisionChangedError, or scheduling's SlotTakenError (with the
+    pregnancy_unanswered, slot_unsuitable), DuplicateOrderError unless the prescriber
+    confirmed a repeat, DecisionChangedError, or scheduling's SlotTakenError (with the
     next free slots) if the slot is gone."""
     _identity_check(consultation, patient)
     record = ConsultationRecord(consultation)
-    record.offered_rating(procedure_code)
+    rating = record.offered_rating(procedure_code)
     procedure = Procedure.objects.get(code=procedure_code)
+    _pregnancy_check(record, procedure)
+    if not confirm_duplicate:
+        _duplicate_check(consultation, procedure, rating)
     priors = priors_lookup(
         patient_id=patient.identifier,
         issuer=patient_issuer(patient.identifier_kind),
@@ -188,6 +251,7 @@ def order_sign(
                 "booking_id": booking.pk,
                 "procedure": procedure.code,
                 "prior_status_at_signing": str(priors.status),
+                **({"repeat_confirmed": True} if confirm_duplicate else {}),
             },
         )
     return order

@@ -33,6 +33,7 @@ from ordering.selectors import (
 )
 from ordering.services import (
     DecisionChangedError,
+    DuplicateOrderError,
     PatientIdentity,
     order_cancel,
     order_sign,
@@ -173,7 +174,10 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
     record = ConsultationRecord(consultation)
     groups = _grouped(options)
     for group in groups:
-        group["rating"] = record.rating(group["code"])
+        rating = group["rating"] = record.rating(group["code"])
+        group["pregnancy_unanswered"] = rating is not None and record.pregnancy_unanswered(
+            str(rating.get("modality", "")), str(rating.get("body_region", ""))
+        )
     return {
         "consultation": consultation,
         "filters_form": filters_form,
@@ -263,9 +267,15 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
             patient=identity,
             user=request.user,
             request=request,
+            confirm_duplicate=request.POST.get("confirm_duplicate") == "1",
         )
     except SlotTakenError as taken:
         context.update(taken=taken, alternatives=taken.alternatives)
+        return render(request, "ordering/_confirm.html", context, status=409)
+    except DuplicateOrderError as duplicate:
+        context.update(
+            duplicate=duplicate, duplicate_message=" ".join(duplicate.messages), slot_id=slot_id
+        )
         return render(request, "ordering/_confirm.html", context, status=409)
     except DecisionChangedError as changed:
         context.update(

@@ -41,6 +41,7 @@ from ordering.record import ConsultationRecord
 from ordering.selectors import consultation_get, consultation_read, order_get, order_read
 from ordering.services import (
     DecisionChangedError,
+    DuplicateOrderError,
     PatientIdentity,
     order_cancel,
     order_sign,
@@ -113,6 +114,7 @@ def _validation(error: DjangoValidationError) -> serializers.ValidationError:
         "identity_mismatch": "patient_identifier",
         "not_offered": "procedure_code",
         "slot_unsuitable": "slot_id",
+        "pregnancy_unanswered": "procedure_code",
     }
     name = fields.get(str(getattr(error, "code", "")), "non_field_errors")
     return serializers.ValidationError({name: error.messages})
@@ -443,6 +445,15 @@ def _decision_changed(changed: DecisionChangedError) -> Response:
     return Response({"error": body}, status=409)
 
 
+def _duplicate_order(duplicate: DuplicateOrderError) -> Response:
+    body = {
+        "code": "duplicate_order",
+        "message": " ".join(duplicate.messages),
+        "prior_date": duplicate.prior_date.isoformat(),
+    }
+    return Response({"error": body}, status=409)
+
+
 def _slot_taken(taken: SlotTakenError) -> Response:
     return Response(
         {"error": {"code": "slot_taken", "message": " ".join(taken.messages)}}, status=409
@@ -491,6 +502,9 @@ class OrderCreateApi(APIView):
         patient_identifier_kind = serializers.ChoiceField(choices=["ins", "local"])
         patient_birth_date = serializers.DateField()
         patient_sex = serializers.ChoiceField(choices=["F", "M", "U"])
+        # An identical order signed for this patient within the rule's interval is a
+        # 409 duplicate_order; true here says the repeat is meant.
+        confirm_duplicate = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         request=InputSerializer,
@@ -515,9 +529,12 @@ class OrderCreateApi(APIView):
                 ),
                 user=request.user,
                 request=request,
+                confirm_duplicate=values["confirm_duplicate"],
             )
         except SlotTakenError as taken:
             return _slot_taken(taken)
+        except DuplicateOrderError as duplicate:
+            return _duplicate_order(duplicate)
         except DecisionChangedError as changed:
             return _decision_changed(changed)
         except DjangoValidationError as error:

@@ -1,0 +1,120 @@
+"""Checks before an order is signed, the same for the page and REST: a pregnancy
+that must be answered first, and an identical order signed a moment ago (real
+PostgreSQL, Redis and Orthanc)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from imaging_cds.models import AuditEvent
+from ordering.models import Order
+from tests.actors import Actors
+from tests.ehr.test_signing_enforces_the_decision import evaluate, sign
+from tests.ordering.test_flow import consultation_of, first_slot
+from tests.world import API_PATIENT, FlowPacs
+
+IONISING_ABDOMEN = {"CT", "DX"}
+
+
+@pytest.fixture
+def alice(client: Client, actors: Actors) -> Client:
+    client.force_login(actors.alice)
+    return client
+
+
+def _abdominal_ionising_option(decision: dict[str, Any]) -> tuple[int, str]:
+    ionising = {
+        r["procedure_code"]
+        for r in decision["ratings"]
+        if r["modality"] in IONISING_ABDOMEN and r["procedure_code"].startswith("ct-abdomen")
+    }
+    option = next(
+        o for o in decision["options"] if o["slot_id"] and o["procedure_code"] in ionising
+    )
+    return option["slot_id"], option["procedure_code"]
+
+
+def test_pregnancy_must_be_answered_before_an_ionising_abdominal_exam(
+    client: Client, emr: dict[str, Any], world: FlowPacs
+) -> None:
+    decision = evaluate(
+        client,
+        emr,
+        patient={**API_PATIENT, "pregnancy": "unknown"},
+        indication_code="abdominal-pain-acute-adult",
+    )
+    slot_id, code = _abdominal_ionising_option(decision)
+    refused = sign(client, emr, decision["consultation_id"], slot_id, code)
+    assert refused.status_code == 400, refused.content
+    message = " ".join(refused.json()["error"]["fields"]["procedure_code"])
+    assert "12" in message and "55" in message
+    assert not Order.objects.exists()
+    # Answered "no": the same exam is signed.
+    answered = evaluate(client, emr, indication_code="abdominal-pain-acute-adult")
+    slot_id, code = _abdominal_ionising_option(answered)
+    signed = sign(client, emr, answered["consultation_id"], slot_id, code)
+    assert signed.status_code == 201, signed.content
+
+
+def test_the_page_asks_sex_and_the_pregnancy_of_a_woman_of_childbearing_age(
+    alice: Client, world: FlowPacs
+) -> None:
+    page = alice.get("/orders/new/").content.decode()
+    # Neither sex nor pregnancy comes pre-selected.
+    assert '<option value="F" selected>' not in page
+    assert '<option value="unknown" selected>' not in page
+    no_sex = {**API_PATIENT, "sex": "", "pregnancy": "", "indication_code": "breast-lump"}
+    response = alice.post("/orders/new/", no_sex)
+    assert response.status_code == 400
+    woman = {**API_PATIENT, "pregnancy": "", "indication_code": "breast-lump"}
+    response = alice.post("/orders/new/", woman)
+    assert response.status_code == 400
+    text = html.unescape(response.content.decode())
+    assert "12" in text and "55" in text
+    man = {**API_PATIENT, "sex": "M", "pregnancy": "", "indication_code": "low-back-pain-acute"}
+    consultation_of(alice.post("/orders/new/", man))
+
+
+def test_an_identical_order_signed_moments_ago_is_a_question(
+    client: Client, emr: dict[str, Any], alice: Client, world: FlowPacs
+) -> None:
+    first = evaluate(client, emr)
+    option = next(o for o in first["options"] if o["slot_id"])
+    code = option["procedure_code"]
+    assert sign(client, emr, first["consultation_id"], option["slot_id"], code).status_code == 201
+    again = evaluate(client, emr)
+    # Another free slot than the one just booked (the cache may still list that one).
+    slot_id = next(
+        o["slot_id"]
+        for o in again["options"]
+        if o["slot_id"] and o["procedure_code"] == code and o["slot_id"] != option["slot_id"]
+    )
+    duplicate = sign(client, emr, again["consultation_id"], slot_id, code)
+    assert duplicate.status_code == 409, duplicate.content
+    error = duplicate.json()["error"]
+    assert error["code"] == "duplicate_order"
+    assert error["prior_date"]
+    assert Order.objects.count() == 1
+    # The page asks the same question, with the earlier order's date.
+    consultation = consultation_of(
+        alice.post("/orders/new/", {**API_PATIENT, "indication_code": "breast-lump"})
+    )
+    page = alice.get(f"/orders/c/{consultation.pk}/").content.decode()
+    page_slot, page_code = first_slot(page)
+    assert page_code == code
+    asked = alice.post(
+        f"/orders/c/{consultation.pk}/sign/", {"slot_id": page_slot, "procedure_code": code}
+    )
+    assert asked.status_code == 409
+    assert 'name="confirm_duplicate"' in asked.content.decode()
+    assert Order.objects.count() == 1
+    # Confirmed: signed, and the audit says the repeat was meant.
+    confirmed = sign(client, emr, again["consultation_id"], slot_id, code, confirm_duplicate=True)
+    assert confirmed.status_code == 201, confirmed.content
+    assert Order.objects.count() == 2
+    event = AuditEvent.objects.filter(action="order.sign").latest("pk")
+    assert event.detail.get("repeat_confirmed") is True
