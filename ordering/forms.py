@@ -28,8 +28,21 @@ class PatientForm(forms.Form):
         initial="ins",
     )
     identifier = forms.CharField(label=_("Patient identifier"), max_length=40)
+    # Typed day/month/year whatever the browser's language: a date picker follows the
+    # browser's locale, and an order was once signed for 12/04 read as 4 December.
     birth_date = forms.DateField(
-        label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"),
+        input_formats=["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"],
+        widget=forms.DateInput(
+            format="%d/%m/%Y",
+            attrs={
+                "placeholder": _("DD/MM/YYYY"),
+                "inputmode": "numeric",
+                "autocomplete": "off",
+                "pattern": r"\d{2}[/.\-]\d{2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2}",
+            },
+        ),
+        help_text=_("Day, month, year: 12/04/1958."),
     )
     # No default: a sex or a pregnancy status the prescriber did not choose would be
     # a fact nobody stated (a default "female" once rated a man's exams).

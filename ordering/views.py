@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -65,6 +65,8 @@ def _indication_label(code: str) -> dict[str, str]:
 @role_required(Role.PRESCRIBER)
 def order_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
+    if request.method == "GET" and request.GET.get("from"):
+        return _order_new_from(request, str(request.GET["from"]))
     indication_code = request.POST.get("indication_code", "")
     red_flags = frozenset(request.POST.getlist("red_flags"))
     clinical_errors: dict[str, list[str]] = {}
@@ -102,6 +104,57 @@ def order_new(request: HttpRequest) -> HttpResponse:
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "ordering/new.html", context, status=status)
+
+
+PREFILLED_FIELDS = (
+    "postcode",
+    "pregnancy",
+    "weight_kg",
+    "egfr",
+    "mri_unsafe_implant",
+    "contrast_allergy",
+    "claustrophobia",
+    "reduced_mobility",
+)
+
+
+@sensitive_variables("pending", "initial")
+def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
+    """The form again for the patient of an earlier decision of this prescriber: with
+    its indication and red flags ("change the red flags", Back), or for a new
+    indication ("another order for this patient"). Nobody types the patient twice."""
+    try:
+        key = uuid.UUID(consultation_id)
+    except ValueError:
+        raise Http404 from None
+    consultation = consultation_get(user=request.user, consultation_id=key)
+    record = ConsultationRecord(consultation)
+    patient = record.patient
+    initial: dict[str, Any] = {
+        name: patient.get(name) for name in PREFILLED_FIELDS if patient.get(name) is not None
+    }
+    if patient.get("pregnancy") == "unknown" and patient.get("sex") != "F":
+        initial.pop("pregnancy", None)
+    pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
+    if pending is not None:
+        initial.update(
+            identifier=pending["identifier"],
+            identifier_kind=pending["identifier_kind"],
+            birth_date=date.fromisoformat(pending["birth_date"]),
+            sex=pending["sex"],
+        )
+    data = QueryDict(mutable=True)
+    if request.GET.get("keep") == "indication":
+        data["indication_code"] = record.indication_code
+        data.setlist("red_flags", list(consultation.inputs.get("red_flags", [])))
+    context = {
+        "form": PatientForm(initial=initial),
+        "indication_query": "",
+        "chips": chips_read(PageState.from_data(data)),
+        "indication_error": "",
+        "red_flags_error": "",
+    }
+    return render(request, "ordering/new.html", context)
 
 
 @require_POST
@@ -197,6 +250,13 @@ def consultation_page(request: HttpRequest, consultation_id: uuid.UUID) -> HttpR
     context = _options_context(consultation, filters_form)
     context["indication"] = _indication_label(consultation.indication_code)
     context["can_sign"] = str(consultation.pk) in request.session.get(SESSION_KEY, {})
+    # When to come back: the indication's red flags the prescriber did not tick.
+    present = set(consultation.inputs.get("red_flags", ()))
+    context["come_back_if"] = [
+        label
+        for code, label in ConsultationRecord(consultation).red_flag_labels().items()
+        if code not in present
+    ]
     template = "ordering/consultation.html"
     if getattr(request, "htmx", False) and request.GET.get("partial") == "options":
         template += "#options"

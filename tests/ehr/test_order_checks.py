@@ -5,10 +5,12 @@ PostgreSQL, Redis and Orthanc)."""
 from __future__ import annotations
 
 import html
+from datetime import date
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from imaging_cds.models import AuditEvent
 from ordering.models import Order
@@ -118,3 +120,35 @@ def test_an_identical_order_signed_moments_ago_is_a_question(
     assert Order.objects.count() == 2
     event = AuditEvent.objects.filter(action="order.sign").latest("pk")
     assert event.detail.get("repeat_confirmed") is True
+
+
+def test_the_patient_is_not_typed_twice_and_the_red_flags_can_be_changed(
+    alice: Client, actors: Actors, world: FlowPacs
+) -> None:
+    # The birth date is typed day/month/year whatever the browser's language.
+    typed = {
+        **API_PATIENT,
+        "sex": "M",
+        "pregnancy": "",
+        "birth_date": "12/04/1958",
+        "indication_code": "low-back-pain-acute",
+    }
+    consultation = consultation_of(alice.post("/orders/new/", typed))
+    today = timezone.localdate()
+    born = date(1958, 4, 12)
+    expected_age = today.year - born.year - ((today.month, today.day) < (4, 12))
+    assert consultation.inputs["patient"]["age_years"] == expected_age
+    page = html.unescape(alice.get(f"/orders/c/{consultation.pk}/").content.decode())
+    # No imaging for common acute low back pain: advice, when to come back, a way back.
+    assert "Reconsultez" in page or "consultez à nouveau" in page.lower()
+    assert f"?from={consultation.pk}&keep=indication" in page
+    again = alice.get(f"/orders/new/?from={consultation.pk}&keep=indication")
+    form = html.unescape(again.content.decode())
+    assert again.status_code == 200
+    assert API_PATIENT["identifier"] in form
+    assert 'value="12/04/1958"' in form
+    assert 'value="low-back-pain-acute"' in form and "checked" in form
+    # Another prescriber cannot open it.
+    other = Client()
+    other.force_login(actors.bob)
+    assert other.get(f"/orders/new/?from={consultation.pk}").status_code == 404
