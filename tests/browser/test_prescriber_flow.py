@@ -69,7 +69,9 @@ def test_an_indicated_exam_is_booked_end_to_end_and_printed(
     expect(page.locator("#options")).not_to_contain_text("Imagerie médicale du Thabor")
     screenshot(page, "flow-03-filtered")
     first_exam.get_by_role("button", name="Choisir").first.click()
-    expect(page.get_by_role("heading", name="Créneau réservé pour vous")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Créneau retenu pour vous, pas encore réservé")
+    ).to_be_visible()
     screenshot(page, "flow-04-held")
     page.get_by_role("button", name="Confirmer et signer l’ordonnance").click()
     expect(page.get_by_role("heading", name="Ordonnance d’imagerie")).to_be_visible()
@@ -130,7 +132,9 @@ def test_a_slot_taken_between_hold_and_confirm_offers_the_next_ones(
     choose_indication(page, "nodule sein", "Masse ou nodule palpable du sein")
     page.get_by_role("button", name="Voir les examens évalués et les créneaux libres").click()
     page.locator("li.exam").first.get_by_role("button", name="Choisir").first.click()
-    expect(page.get_by_role("heading", name="Créneau réservé pour vous")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Créneau retenu pour vous, pas encore réservé")
+    ).to_be_visible()
     slot_id = int(page.locator("#confirm input[name=slot_id]").get_attribute("value") or 0)
     # Alice's hold lapses and a colleague books the slot first.
     Slot.objects.filter(pk=slot_id).update(held_until="2000-01-01T00:00:00Z")
@@ -144,7 +148,9 @@ def test_a_slot_taken_between_hold_and_confirm_offers_the_next_ones(
     expect(page.get_by_text("Ce créneau vient d’être pris par quelqu’un d’autre.")).to_be_visible()
     screenshot(page, "flow-10-slot-taken")
     page.locator(".alternatives").get_by_role("button", name="Choisir").first.click()
-    expect(page.get_by_role("heading", name="Créneau réservé pour vous")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Créneau retenu pour vous, pas encore réservé")
+    ).to_be_visible()
     page.get_by_role("button", name="Confirmer et signer l’ordonnance").click()
     expect(page.get_by_role("heading", name="Ordonnance d’imagerie")).to_be_visible()
     order = Order.objects.get(prescriber=actors.alice)
