@@ -340,6 +340,12 @@ PACS_CALLING_AET = env_str("PACS_CALLING_AET", "IMAGINGCDS", "Our AE title.")
 PACS_TIMEOUT_SECONDS = env_float(
     "PACS_TIMEOUT_SECONDS", 2.0, "Total time budget of one PACS lookup, seconds.", minimum=0.1
 )
+PACS_BREAKER_SECONDS = env_int(
+    "PACS_BREAKER_SECONDS",
+    30,
+    "After a PACS node is found down, seconds before it is asked again (0: always ask).",
+    minimum=0,
+)
 PATIENT_ISSUER_INS = env_str(
     "PATIENT_ISSUER_INS",
     "",

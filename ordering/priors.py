@@ -59,9 +59,16 @@ def failure_text(failure: Failure | None, detail: str = "") -> str:
         Failure.BAD_ANSWER: gettext("the PACS answer could not be read"),
         Failure.TLS: gettext("the secure connection to the PACS failed"),
         Failure.ERROR: gettext("the PACS query failed"),
+        Failure.CIRCUIT_OPEN: gettext(
+            "the PACS failed moments ago (%(detail)s) and is not asked again for now"
+        ),
     }
     if failure is None:
         return ""
+    if failure is Failure.CIRCUIT_OPEN:
+        # The detail is the earlier failure: say it in words too.
+        earlier = failure_text(Failure(detail)) if detail in Failure._value2member_map_ else detail
+        return texts[failure] % {"detail": earlier}
     return texts[failure] % {"detail": detail}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -81,6 +82,14 @@ def redis_url() -> str:
 @pytest.fixture
 def actors(db: None) -> Actors:
     return make_actors()
+
+
+@pytest.fixture(autouse=True)
+def _pacs_breaker_off(settings: Any) -> None:
+    """A PACS breaker opened by one test (ordering/pacs/breaker.py) would make the next
+    test skip that PACS: the breaker's own tests (tests/pacs/test_breaker.py) turn it
+    on; the load-and-fault run keeps it on, as production does."""
+    settings.PACS_BREAKER_SECONDS = 0
 
 
 @pytest.fixture

@@ -77,6 +77,8 @@ class Failure(StrEnum):
     BAD_ANSWER = "bad_answer"
     TLS = "tls"
     ERROR = "error"
+    # Not asked: the node failed moments ago and its breaker is open (pacs/breaker.py).
+    CIRCUIT_OPEN = "circuit_open"
 
 
 @dataclass(frozen=True)

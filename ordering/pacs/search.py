@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from ordering.pacs.breaker import breaker_check, breaker_record
 from ordering.pacs.dimse import EchoResult, echo, find_studies
 from ordering.pacs.nodes import PacsNode
 from ordering.pacs.qido import find_studies_qido, ping
@@ -31,6 +32,21 @@ def nodes_search(nodes: list[PacsNode], query: StudyQuery, *, deadline: float) -
     still busy at the deadline is reported as timed out and left to finish (its
     association times out on its own) rather than waited for.
     """
+    if not nodes:
+        return []
+    # A node whose breaker is open is not asked: its answer is the earlier failure.
+    skipped = {node.name: breaker_check(node.name) for node in nodes}
+    asked = [node for node in nodes if skipped[node.name] is None]
+    answers = {answer.node: answer for answer in _ask(asked, query, deadline=deadline)}
+    for answer in answers.values():
+        breaker_record(answer)
+    return [
+        answers[node.name] if state is None else state.answer(node.name)
+        for node, state in ((node, skipped[node.name]) for node in nodes)
+    ]
+
+
+def _ask(nodes: list[PacsNode], query: StudyQuery, *, deadline: float) -> list[NodeAnswer]:
     if not nodes:
         return []
     started = time.monotonic()
