@@ -163,3 +163,17 @@ def rank_reason(item: dict[str, Any], options: list[dict[str, Any]]) -> str:
         parts.append(gettext("machine less suited to this patient"))
     sentence = "; ".join(parts)
     return sentence[:1].upper() + sentence[1:]
+
+
+@register.filter
+def due_on(redundancy: dict[str, Any] | None) -> Any:
+    """When the exam is due again: the prior's date plus the rule's interval."""
+    from datetime import date, timedelta
+
+    if not isinstance(redundancy, dict):
+        return None
+    try:
+        done = date.fromisoformat(str(redundancy["performed_on"])[:10])
+        return done + timedelta(days=int(redundancy["interval_days"]))
+    except (KeyError, TypeError, ValueError):
+        return None

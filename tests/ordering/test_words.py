@@ -56,3 +56,13 @@ def test_why_this_rank_is_a_sentence() -> None:
         other = rank_reason(far, [near, far])
         assert "proche" not in other and "dépassement possible" in other
     assert NBSP not in sentence  # no colon in the sentence: nothing to space
+
+
+def test_a_redundant_exam_says_when_the_next_one_is_due() -> None:
+    from datetime import date
+
+    from ordering.templatetags.ordering_tags import due_on
+
+    assert due_on({"performed_on": "2025-10-07", "interval_days": 730}) == date(2027, 10, 7)
+    assert due_on({"performed_on": "not a date", "interval_days": 730}) is None
+    assert due_on(None) is None
