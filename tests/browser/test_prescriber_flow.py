@@ -31,6 +31,8 @@ def sign_in(page: Page, live_server: LiveServer, user: User) -> None:
 def fill_patient(page: Page, identifier: str, birth_date: str, **extra: str) -> None:
     page.get_by_label("Type d’identifiant").select_option("local")
     page.get_by_label("Identifiant du patient").fill(identifier)
+    page.get_by_label("Nom de naissance").fill(extra.get("birth_name", "ESSAI"))
+    page.get_by_label("Premier(s) prénom(s)").fill(extra.get("given_names", "Camille"))
     page.get_by_label("Date de naissance").fill(birth_date)
     page.get_by_label("Sexe").select_option(extra.get("sex", "F"))
     page.get_by_label("Code postal de résidence").fill(extra.get("postcode", "35000"))
