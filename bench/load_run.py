@@ -218,10 +218,11 @@ def reconcile(stack: Stack, label: str, settle: int = 2) -> list[str]:
     problems: list[str] = []
     conn = db()
     queries = {
-        "signed orders without exactly one active booking": """
-            SELECT count(*) FROM ordering_order o LEFT JOIN scheduling_booking b
+        # An order signed without a booking (the patient books later) has no booking_id.
+        "signed booked orders without an active booking": """
+            SELECT count(*) FROM ordering_order o JOIN scheduling_booking b
               ON b.id = o.booking_id
-            WHERE o.status = 'signed' AND (b.id IS NULL OR b.status <> 'booked')""",
+            WHERE o.status = 'signed' AND b.status <> 'booked'""",
         "slots booked twice": """
             SELECT count(*) FROM (SELECT slot_id FROM scheduling_booking WHERE status='booked'
               GROUP BY slot_id HAVING count(*) > 1) s""",

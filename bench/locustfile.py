@@ -68,6 +68,8 @@ class Prescriber(HttpUser):
             "identifier": f"LOADPAT{random.randint(1, 400):04d}",
             "birth_date": "1968-04-12",
             "sex": "F",
+            "birth_name": "CHARGE",
+            "given_names": "Essai",
             "postcode": "35000",
             "pregnancy": "no",
             "weight_kg": "64",

@@ -115,6 +115,8 @@ def run(args: argparse.Namespace, user: object, client_class: type) -> None:
         "identifier": "BENCH0001",
         "birth_date": "1971-06-15",
         "sex": "F",
+        "birth_name": "BANC",
+        "given_names": "Essai",
         "postcode": "35000",
         "pregnancy": "no",
         "weight_kg": "70",

@@ -180,6 +180,37 @@ RETENTION_DAYS = env_int(
     minimum=30,
 )
 
+# --- The signed order: its PDF, its e-mail to the patient, its booking page ----
+ORDER_BOOKING_PAGE_DAYS = env_int(
+    "ORDER_BOOKING_PAGE_DAYS",
+    365,
+    "Days after signing an order signed without a booking during which its booking page "
+    "(QR code) answers.",
+    minimum=1,
+)
+ORDER_PDF_FONT_DIR = env_str(
+    "ORDER_PDF_FONT_DIR",
+    "/usr/share/fonts/truetype/dejavu",
+    "Folder holding DejaVuSans.ttf and DejaVuSans-Bold.ttf for the order's PDF "
+    "(Debian: fonts-dejavu-core); missing, the PDF uses a core font.",
+)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+    "Django e-mail backend that sends an order to a patient who asks for it.",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost", "SMTP server.")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, "SMTP port.", minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "", "SMTP user name.")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "", "SMTP password.")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False, "STARTTLS to the SMTP server.")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, "SMTP timeout, seconds.", minimum=1)
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", "imaging-cds@localhost", "Sender of the e-mails the app sends."
+)
+
 # --- Internationalisation: French first, English too -------------------------
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from imaging_cds.roles import Role, has_role
 from ordering.ehr_clients import allow_list_validate
 from ordering.jwks import jwks_validate
-from ordering.models import EhrClient, EhrPractitioner
+from ordering.models import EhrClient, EhrPractitioner, PrescriberProfile
 
 
 class EhrClientForm(forms.ModelForm):
@@ -73,3 +73,20 @@ class EhrPractitionerAdmin(admin.ModelAdmin):
     list_filter = ["client"]
     search_fields = ["ehr_user_id", "user__username"]
     raw_id_fields = ["user"]
+
+
+@admin.register(PrescriberProfile)
+class PrescriberProfileAdmin(admin.ModelAdmin):
+    """The prescriber's details printed on orders; the RPPS number is checked (11
+    digits, Luhn key) by the model's validator, here as on the profile page."""
+
+    list_display = ["user", "rpps", "town", "phone"]
+    search_fields = ["user__username", "user__last_name", "rpps"]
+    raw_id_fields = ["user"]
+
+    def get_form(self, request: Any, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        user_field = form.base_fields.get("user")
+        if user_field is not None:
+            user_field.help_text = _("A prescriber's account.")
+        return form

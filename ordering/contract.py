@@ -48,6 +48,9 @@ FIELD_LABELS = {
     "pregnancy": gettext_lazy("Pregnancy"),
     "weight_kg": gettext_lazy("Weight (kg)"),
     "egfr": gettext_lazy("eGFR (mL/min/1.73 m²)"),
+    "egfr_date": gettext_lazy("eGFR measured on"),
+    "birth_name": gettext_lazy("Birth name"),
+    "given_names": gettext_lazy("First given name(s)"),
     "indication_code": gettext_lazy("Clinical indication"),
     "red_flags": gettext_lazy("Red flags"),
     "red_flags_absent": gettext_lazy("Red flags stated absent"),
@@ -62,8 +65,13 @@ PATIENT_FIELDS = frozenset(
         "pregnancy",
         "weight_kg",
         "egfr",
+        "egfr_date",
     }
 )
+# A name is letters (any script's), with the spaces, hyphens, apostrophes and dots
+# civil-status names carry between them ("LE GOFF", "N'DIAYE", "Jean-Marie").
+_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)*\.?$")
+NAME_MAX_LENGTH = 100
 
 
 class InputError(ValueError):
@@ -129,6 +137,8 @@ class PatientInput:
     contrast_allergy: bool = False
     claustrophobia: bool = False
     reduced_mobility: bool = False
+    # When the eGFR was measured: the centre judges contrast on a recent value.
+    egfr_date: date | None = None
 
     @property
     def issuer(self) -> str | None:
@@ -208,6 +218,7 @@ def patient_validate(
     contrast_allergy: bool = False,
     claustrophobia: bool = False,
     reduced_mobility: bool = False,
+    egfr_date: date | None = None,
     today: date | None = None,
 ) -> PatientInput:
     """The checked patient, or InputError naming every field that cannot be used."""
@@ -248,6 +259,13 @@ def patient_validate(
         problem = _number_problem(value, low, high, unit)
         if problem:
             refuse(name, problem)
+    if egfr_date is not None:
+        if egfr is None:
+            refuse("egfr_date", _("A date of eGFR needs the eGFR value."))
+        elif egfr_date > today:
+            refuse("egfr_date", _("The eGFR date is in the future."))
+        elif birth_date is not None and egfr_date < birth_date:
+            refuse("egfr_date", _("The eGFR date is before the birth date."))
     if errors:
         raise InputError(errors)
     assert birth_date is not None and sex is not None
@@ -264,6 +282,40 @@ def patient_validate(
         contrast_allergy=bool(contrast_allergy),
         claustrophobia=bool(claustrophobia),
         reduced_mobility=bool(reduced_mobility),
+        egfr_date=egfr_date if egfr is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class IdentityTraits:
+    """The names an imaging centre needs to identify the patient (INS traits besides
+    the identifier, birth date and sex). They go on the order only."""
+
+    birth_name: str
+    given_names: str
+
+
+def _name_clean(value: str | None) -> str:
+    return " ".join(str(value or "").split())
+
+
+def identity_traits_validate(*, birth_name: str | None, given_names: str | None) -> IdentityTraits:
+    """The patient's birth name and first given name(s), checked, or InputError."""
+    errors: dict[str, list[str]] = {}
+    cleaned = {"birth_name": _name_clean(birth_name), "given_names": _name_clean(given_names)}
+    for name, value in cleaned.items():
+        if not value:
+            errors[name] = [
+                _("This name is required: the imaging centre identifies the patient by it.")
+            ]
+        elif len(value) > NAME_MAX_LENGTH:
+            errors[name] = [_("At most 100 characters.")]
+        elif not _NAME_RE.match(value):
+            errors[name] = [_("Letters only, with spaces, hyphens or apostrophes between them.")]
+    if errors:
+        raise InputError(errors)
+    return IdentityTraits(
+        birth_name=cleaned["birth_name"].upper(), given_names=cleaned["given_names"]
     )
 
 

@@ -250,6 +250,7 @@ def decision_make(
             "postcode": patient.postcode,
             "weight_kg": patient.weight_kg,
             "egfr": patient.egfr,
+            "egfr_date": patient.egfr_date.isoformat() if patient.egfr_date else None,
             "mri_unsafe_implant": patient.mri_unsafe_implant,
             "contrast_allergy": patient.contrast_allergy,
             "claustrophobia": patient.claustrophobia,

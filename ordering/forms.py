@@ -8,9 +8,18 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ordering.contract import InputError, PatientInput, age_in_years, patient_validate
+from ordering.contract import (
+    IdentityTraits,
+    InputError,
+    PatientInput,
+    age_in_years,
+    identity_traits_validate,
+    patient_validate,
+)
 from ordering.decision import OptionFilters
+from ordering.models import PrescriberProfile
 from ordering.record import CHILDBEARING_AGES
+from ordering.rpps import rpps_normalise
 from scheduling.models import Centre
 
 
@@ -28,6 +37,10 @@ class PatientForm(forms.Form):
         initial="ins",
     )
     identifier = forms.CharField(label=_("Patient identifier"), max_length=40)
+    # Printed on the order for the centre; kept on the order only, never in the
+    # decision's record (ordering.contract.identity_traits_validate).
+    birth_name = forms.CharField(label=_("Birth name"), max_length=100)
+    given_names = forms.CharField(label=_("First given name(s)"), max_length=150)
     # Typed day/month/year whatever the browser's language: a date picker follows the
     # browser's locale, and an order was once signed for 12/04 read as 4 December.
     birth_date = forms.DateField(
@@ -66,12 +79,18 @@ class PatientForm(forms.Form):
     # and CDS Hooks; the fields only parse.
     weight_kg = forms.FloatField(label=_("Weight (kg)"), required=False)
     egfr = forms.FloatField(label=_("eGFR (mL/min/1.73 m²)"), required=False)
+    egfr_date = forms.DateField(
+        label=_("eGFR measured on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     mri_unsafe_implant = forms.BooleanField(label=_("MRI-unsafe implant"), required=False)
     contrast_allergy = forms.BooleanField(label=_("Contrast agent allergy"), required=False)
     claustrophobia = forms.BooleanField(label=_("Claustrophobia"), required=False)
     reduced_mobility = forms.BooleanField(label=_("Reduced mobility (wheelchair)"), required=False)
 
     checked: PatientInput | None = None
+    traits: IdentityTraits | None = None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -97,14 +116,28 @@ class PatientForm(forms.Form):
                 contrast_allergy=bool(data.get("contrast_allergy")),
                 claustrophobia=bool(data.get("claustrophobia")),
                 reduced_mobility=bool(data.get("reduced_mobility")),
+                egfr_date=data.get("egfr_date"),
             )
         except InputError as error:
-            for name, messages in error.errors.items():
-                if name in self.errors:  # the field's own parse error says it already
-                    continue
-                for message in messages:
-                    self.add_error(name if name in self.fields else None, message)
+            self._errors_add(error)
+        try:
+            self.traits = identity_traits_validate(
+                birth_name=data.get("birth_name"), given_names=data.get("given_names")
+            )
+        except InputError as error:
+            self._errors_add(error)
         return data
+
+    def _errors_add(self, error: InputError) -> None:
+        for name, messages in error.errors.items():
+            if name in self.errors:  # the field's own parse error says it already
+                continue
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+    def to_identity_traits(self) -> IdentityTraits:
+        assert self.traits is not None, "call is_valid() first"
+        return self.traits
 
     def to_patient_input(self) -> PatientInput:
         assert self.checked is not None, "call is_valid() first"
@@ -137,3 +170,26 @@ class FilterForm(forms.Form):
             not_before=data.get("not_before"),
             centre_id=centre.pk if centre else None,
         )
+
+
+class PrescriberProfileForm(forms.ModelForm):
+    """What the printed order says of its prescriber; the name is the account's."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    # Longer than 11: spaces typed between groups are removed before the check.
+    rpps = forms.CharField(label=_("RPPS number"), max_length=20)
+    field_order = ["first_name", "last_name", "rpps", "speciality", "address", "postcode", "town"]
+
+    class Meta:
+        model = PrescriberProfile
+        fields = ["rpps", "speciality", "address", "postcode", "town", "phone"]
+        help_texts = {"rpps": _("11 digits, as on your CPS card.")}
+
+    def clean_rpps(self) -> str:
+        return rpps_normalise(self.cleaned_data.get("rpps") or "")
+
+
+class OrderEmailForm(forms.Form):
+    # Used once to send the order, then forgotten: never stored or logged.
+    address = forms.EmailField(label=_("Patient's e-mail address"), max_length=254)

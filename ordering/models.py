@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from ordering.rpps import rpps_validate
 
 
 class Consultation(models.Model):
@@ -35,6 +38,11 @@ class Consultation(models.Model):
         return str(self.id)
 
 
+def booking_token_new() -> str:
+    # 32 random bytes: 256 bits, URL-safe, far beyond guessing.
+    return secrets.token_urlsafe(32)
+
+
 class OrderStatus(models.TextChoices):
     SIGNED = "signed", _("Signed")
     CANCELLED = "cancelled", _("Cancelled")
@@ -58,6 +66,16 @@ class Order(models.Model):
     patient_identifier_kind = models.CharField(max_length=10)
     patient_birth_date = models.DateField()
     patient_sex = models.CharField(max_length=1)
+    # INS identity traits the centre must read on the order (issue 19). Names live
+    # here and in outbound messages only: never in a consultation, a log line, a URL
+    # or an audit detail; the retention purge deletes them with the order.
+    patient_birth_name = models.CharField(max_length=100)
+    patient_given_names = models.CharField(max_length=150)
+    # The key of the patient's booking page (QR code on the order): unguessable, so
+    # the page needs no login, and it shows nothing that names the patient.
+    booking_token = models.CharField(
+        max_length=64, unique=True, default=booking_token_new, editable=False
+    )
     status = models.CharField(
         max_length=10, choices=OrderStatus.choices, default=OrderStatus.SIGNED
     )
@@ -69,6 +87,28 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+
+class PrescriberProfile(models.Model):
+    """What an imaging centre must read of the prescriber on an order: name (the
+    account's), RPPS number, professional address and phone."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prescriber_profile"
+    )
+    rpps = models.CharField(_("RPPS number"), max_length=11, validators=[rpps_validate])
+    speciality = models.CharField(_("Speciality"), max_length=100, blank=True)
+    address = models.CharField(_("Professional address"), max_length=300)
+    postcode = models.CharField(_("Postcode"), max_length=5)
+    town = models.CharField(_("Town"), max_length=100)
+    phone = models.CharField(_("Phone"), max_length=30)
+
+    class Meta:
+        verbose_name = _("prescriber profile")
+        verbose_name_plural = _("prescriber profiles")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.rpps})"
 
 
 class WeightsStatus(models.TextChoices):

@@ -16,7 +16,14 @@ from django.views.decorators.debug import sensitive_variables
 from guidelines.engine import evaluate, published_rule_set_compiled
 from guidelines.models import Category, Procedure
 from imaging_cds.audit import audit_record
-from ordering.contract import age_in_years, patient_issuer, patient_reference
+from ordering.contract import (
+    IdentityTraits,
+    InputError,
+    age_in_years,
+    identity_traits_validate,
+    patient_issuer,
+    patient_reference,
+)
 from ordering.decision import procedure_need
 from ordering.models import Consultation, Order, OrderStatus
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
@@ -45,6 +52,9 @@ class PatientIdentity:
     identifier_kind: str
     birth_date: date
     sex: str
+    # Printed on the order for the centre, stored on the order only (issue 19).
+    birth_name: str = ""
+    given_names: str = ""
 
 
 class DecisionChangedError(ValidationError):
@@ -113,9 +123,18 @@ def _pregnancy_check(record: ConsultationRecord, procedure: Procedure) -> None:
         )
 
 
-def _identity_check(consultation: Consultation, identity: PatientIdentity) -> None:
+def _identity_check(consultation: Consultation, identity: PatientIdentity) -> IdentityTraits:
     """The order is signed for the patient the decision was made for: the same keyed
-    pseudonym, and the same sex and age as recorded then."""
+    pseudonym, and the same sex and age as recorded then; and it names the patient as
+    the centre needs (ordering.contract.identity_traits_validate)."""
+    try:
+        traits = identity_traits_validate(
+            birth_name=identity.birth_name, given_names=identity.given_names
+        )
+    except InputError as error:
+        raise ValidationError(
+            {name: messages for name, messages in error.errors.items()}, code="identity_traits"
+        ) from None
     recorded = ConsultationRecord(consultation).patient
     same = (
         patient_reference(identity.identifier_kind, identity.identifier) == consultation.patient_ref
@@ -128,6 +147,7 @@ def _identity_check(consultation: Consultation, identity: PatientIdentity) -> No
             _("This patient is not the one the decision was made for: start a new order."),
             code="identity_mismatch",
         )
+    return traits
 
 
 def _rerated(record: ConsultationRecord, procedure_code: str, priors: PriorLookup) -> None:
@@ -174,11 +194,11 @@ def _rerated(record: ConsultationRecord, procedure_code: str, priors: PriorLooku
         )
 
 
-@sensitive_variables("patient", "order")
+@sensitive_variables("patient", "order", "traits")
 def order_sign(
     *,
     consultation: Consultation,
-    slot_id: int,
+    slot_id: int | None,
     procedure_code: str,
     patient: PatientIdentity,
     user: Any,
@@ -188,11 +208,13 @@ def order_sign(
     """Sign what was decided, for whom it was decided: the same patient, an exam the
     decision offers, a slot that can perform it, and a rating that still holds on the
     prior exams the PACS has now. Booking and signing happen together (both or
-    neither). Raises ValidationError (identity_mismatch, not_offered,
-    pregnancy_unanswered, slot_unsuitable), DuplicateOrderError unless the prescriber
-    confirmed a repeat, DecisionChangedError, or scheduling's SlotTakenError (with the
+    neither). With ``slot_id`` None the order is signed without a booking (the
+    patient books later, from the order's booking page): every check but the slot's.
+    Raises ValidationError (identity_mismatch, not_offered, pregnancy_unanswered,
+    slot_unsuitable), DuplicateOrderError unless the prescriber confirmed a repeat,
+    DecisionChangedError, or scheduling's SlotTakenError (with the
     next free slots) if the slot is gone."""
-    _identity_check(consultation, patient)
+    traits = _identity_check(consultation, patient)
     record = ConsultationRecord(consultation)
     rating = record.offered_rating(procedure_code)
     procedure = Procedure.objects.get(code=procedure_code)
@@ -220,14 +242,16 @@ def order_sign(
         )
         raise changed
     with transaction.atomic():
-        booking = slot_book(
-            slot_id=slot_id,
-            user=user,
-            procedure=procedure_need(procedure),
-            constraints=record.constraints(),
-            reference=str(consultation.pk),
-            patient_ref=consultation.patient_ref,
-        )
+        booking = None
+        if slot_id is not None:
+            booking = slot_book(
+                slot_id=slot_id,
+                user=user,
+                procedure=procedure_need(procedure),
+                constraints=record.constraints(),
+                reference=str(consultation.pk),
+                patient_ref=consultation.patient_ref,
+            )
         order = Order(
             consultation=consultation,
             prescriber=user,
@@ -237,6 +261,8 @@ def order_sign(
             patient_identifier_kind=patient.identifier_kind,
             patient_birth_date=patient.birth_date,
             patient_sex=patient.sex,
+            patient_birth_name=traits.birth_name,
+            patient_given_names=traits.given_names,
         )
         order.full_clean()
         order.save()
@@ -248,7 +274,7 @@ def order_sign(
             object_id=order.pk,
             patient_ref=consultation.patient_ref,
             detail={
-                "booking_id": booking.pk,
+                "booking_id": booking.pk if booking is not None else None,
                 "procedure": procedure.code,
                 "prior_status_at_signing": str(priors.status),
                 **({"repeat_confirmed": True} if confirm_duplicate else {}),

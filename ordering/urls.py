@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ordering import views
+from ordering import order_views, views
 
 app_name = "ordering"
 urlpatterns = [
@@ -16,5 +16,8 @@ urlpatterns = [
     path("c/<uuid:consultation_id>/sign/", views.order_sign_view, name="sign"),
     path("<uuid:order_id>/", views.order_detail, name="order"),
     path("<uuid:order_id>/cancel/", views.order_cancel_view, name="cancel"),
+    path("<uuid:order_id>/pdf/", order_views.order_pdf_view, name="pdf"),
+    path("<uuid:order_id>/email/", order_views.order_email_view, name="email"),
+    path("profile/", order_views.prescriber_profile, name="profile"),
     path("weights/", views.weights_page, name="weights"),
 ]

@@ -23,6 +23,7 @@ from ordering.contract import InputError, clinical_validate
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
 from ordering.models import Consultation, RankingWeightSet
+from ordering.order_views import order_page_context
 from ordering.record import ConsultationRecord
 from ordering.selectors import (
     consultation_get,
@@ -59,8 +60,8 @@ def _indication_label(code: str) -> dict[str, str]:
 
 
 # A 500 report (AdminEmailHandler, technical 500 page) must not carry the identifier.
-@sensitive_post_parameters("identifier", "birth_date")
-@sensitive_variables("form", "patient", "pending")
+@sensitive_post_parameters("identifier", "birth_date", "birth_name", "given_names")
+@sensitive_variables("form", "patient", "pending", "traits")
 @require_http_methods(["GET", "POST"])
 @role_required(Role.PRESCRIBER)
 def order_new(request: HttpRequest) -> HttpResponse:
@@ -77,6 +78,7 @@ def order_new(request: HttpRequest) -> HttpResponse:
             clinical_errors = error.errors
         if form.is_valid() and not clinical_errors:
             patient = form.to_patient_input()
+            traits = form.to_identity_traits()
             outcome = decision_make(
                 prescriber=request.user,
                 patient=patient,
@@ -90,6 +92,9 @@ def order_new(request: HttpRequest) -> HttpResponse:
                 "identifier_kind": patient.identifier_kind,
                 "birth_date": patient.birth_date.isoformat(),
                 "sex": patient.sex,
+                # For the order only: the decision (the consultation) never sees them.
+                "birth_name": traits.birth_name,
+                "given_names": traits.given_names,
             }
             request.session[SESSION_KEY] = pending
             return redirect("ordering:consultation", consultation_id=outcome.consultation.pk)
@@ -142,6 +147,8 @@ def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
             identifier_kind=pending["identifier_kind"],
             birth_date=date.fromisoformat(pending["birth_date"]),
             sex=pending["sex"],
+            birth_name=pending.get("birth_name", ""),
+            given_names=pending.get("given_names", ""),
         )
     data = QueryDict(mutable=True)
     if request.GET.get("keep") == "indication":
@@ -305,7 +312,12 @@ def _slot_summary(slot_id: int) -> Any:
 @role_required(Role.PRESCRIBER)
 def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpResponse:
     consultation = consultation_get(user=request.user, consultation_id=consultation_id)
-    slot_id, procedure_code = _slot_and_exam(request)
+    slot_id: int | None
+    if request.POST.get("booking") == "later":
+        # Signed without a slot: the patient books later, from the order's booking page.
+        slot_id, procedure_code = None, request.POST.get("procedure_code", "")[:80]
+    else:
+        slot_id, procedure_code = _slot_and_exam(request)
     pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
     context: dict[str, Any] = {"consultation": consultation, "procedure_code": procedure_code}
     if pending is None:
@@ -318,6 +330,8 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
         identifier_kind=pending["identifier_kind"],
         birth_date=date.fromisoformat(pending["birth_date"]),
         sex=pending["sex"],
+        birth_name=pending.get("birth_name", ""),
+        given_names=pending.get("given_names", ""),
     )
     try:
         order = order_sign(
@@ -347,7 +361,12 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
     except ValidationError as error:
         context["error"] = " ".join(error.messages)
         return render(request, "ordering/_confirm.html", context, status=400)
-    messages.success(request, _("The order is signed and the slot booked."))
+    if slot_id is None:
+        messages.success(
+            request, _("The order is signed; the patient books with the details below.")
+        )
+    else:
+        messages.success(request, _("The order is signed and the slot booked."))
     target = reverse("ordering:order", kwargs={"order_id": order.pk})
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)
@@ -360,16 +379,7 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
 @role_required(Role.PRESCRIBER)
 def order_detail(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
     order = order_read(request=request, order_id=order_id)
-    rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
-    return render(
-        request,
-        "ordering/order.html",
-        {
-            "order": order,
-            "rating": rating,
-            "indication": _indication_label(order.consultation.indication_code),
-        },
-    )
+    return render(request, "ordering/order.html", order_page_context(request, order))
 
 
 @require_GET

@@ -28,7 +28,7 @@ def demo_centres_load(*, path: Path = DEMO_CENTRES_FILE) -> list[Centre]:
     rows: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))
     centres = []
     with transaction.atomic():
-        for row in rows:
+        for index, row in enumerate(rows, start=1):
             Centre.objects.filter(name=row["name"], town=row["town"]).delete()
             centre = Centre(
                 name=row["name"],
@@ -41,6 +41,8 @@ def demo_centres_load(*, path: Path = DEMO_CENTRES_FILE) -> list[Centre]:
                 longitude=row["lon"],
                 opening_hours=HOURS_PRESETS[row["hours"]],
                 wheelchair_accessible=row.get("wheelchair_accessible", True),
+                # Fictional numbers: the patient's booking page lists centres to call.
+                phone=row.get("phone") or f"02 99 00 10 {index:02d}",
             )
             centre.full_clean()
             centre.save()

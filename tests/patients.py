@@ -28,4 +28,9 @@ PATIENT_IDENTIFIERS: list[str] = [
     *NEW_PRIOR_PATIENTS,
     *(p["id"] for p in _DEMO),
 ]
-PATIENT_NAMES: list[str] = [p["name"].split("^")[0] for p in _DEMO]
+PATIENT_NAMES: list[str] = [
+    *(p["name"].split("^")[0] for p in _DEMO),
+    # The identity traits the order tests type (tests/world.py PATIENT_NAMES).
+    "ESSAI-TESTNOM",
+    "Testprénom",
+]

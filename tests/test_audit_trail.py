@@ -167,6 +167,8 @@ def test_a_500_report_shows_neither_the_posted_identifier_nor_local_variables(
                 "identifier": IDENTIFIER,
                 "birth_date": "1979-05-02",
                 "sex": "F",
+                "birth_name": "ESSAI",
+                "given_names": "Camille",
                 "postcode": "35000",
                 "pregnancy": "no",
                 "indication_code": "test-headache-sudden",

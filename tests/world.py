@@ -19,6 +19,13 @@ from tests.orthanc import OrthancServer, study_file
 # Local identifiers of test patients (the demo issuer is the local one in settings).
 WITH_MAMMOGRAM = "TESTPAT01"
 WITHOUT_PRIORS = "TESTPAT02"
+# Identity traits the order carries (fictional): the page's form asks them, REST
+# signing takes them as patient_birth_name / patient_given_names.
+PATIENT_NAMES = {"birth_name": "ESSAI-TESTNOM", "given_names": "Camille Testprénom"}
+API_PATIENT_NAMES = {
+    "patient_birth_name": PATIENT_NAMES["birth_name"],
+    "patient_given_names": PATIENT_NAMES["given_names"],
+}
 # The patient of the REST API tests, as `evaluate` takes it.
 API_PATIENT = {
     "identifier": WITHOUT_PRIORS,

@@ -20,6 +20,7 @@ from guidelines.models import Indication, Procedure
 from guidelines.resolve import resolve
 from ordering.api.errors import error_responses
 from ordering.api.pagination import PAGE_PARAMETERS, BoundedLimitOffsetPagination
+from ordering.booking_centres import booking_centres
 from ordering.contract import (
     EGFR_MAX,
     EGFR_MIN,
@@ -28,6 +29,7 @@ from ordering.contract import (
     WEIGHT_KG_MIN,
     InputError,
     decision_input_validate,
+    identity_traits_validate,
 )
 from ordering.decision import (
     RECORDED_OPTIONS,
@@ -36,7 +38,9 @@ from ordering.decision import (
     consultation_options,
     decision_make,
 )
-from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order
+from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order, OrderStatus
+from ordering.order_sheet import order_reference
+from ordering.order_views import booking_url
 from ordering.record import ConsultationRecord
 from ordering.selectors import consultation_get, consultation_read, order_get, order_read
 from ordering.services import (
@@ -284,6 +288,9 @@ class _PatientIn(serializers.Serializer[dict[str, Any]]):
     egfr = serializers.FloatField(
         required=False, help_text=f"{EGFR_MIN:g} to {EGFR_MAX:g} mL/min/1.73 m²"
     )
+    egfr_date = serializers.DateField(
+        required=False, help_text="When the eGFR was measured (printed on the order)."
+    )
     mri_unsafe_implant = serializers.BooleanField(default=False)
     contrast_allergy = serializers.BooleanField(default=False)
     claustrophobia = serializers.BooleanField(default=False)
@@ -460,6 +467,16 @@ def _slot_taken(taken: SlotTakenError) -> Response:
     )
 
 
+class _BookingCentreOut(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField()
+    address = serializers.CharField()
+    postcode = serializers.CharField()
+    town = serializers.CharField()
+    phone = serializers.CharField(allow_blank=True)
+    distance_km = serializers.FloatField(allow_null=True)
+    next_slots = serializers.ListField(child=serializers.DateTimeField())
+
+
 class _OrderOut(serializers.Serializer[dict[str, Any]]):
     order_id = serializers.UUIDField()
     consultation_id = serializers.UUIDField()
@@ -471,11 +488,23 @@ class _OrderOut(serializers.Serializer[dict[str, Any]]):
     slot_start = serializers.DateTimeField(allow_null=True)
     rating_category = serializers.CharField(allow_blank=True)
     rating_score = serializers.IntegerField(allow_null=True)
+    reference = serializers.CharField(help_text="The short reference the patient quotes.")
+    booking_url = serializers.URLField(
+        allow_null=True,
+        help_text="Signed without a booking: the patient's booking page (the QR code's "
+        "target); null once booked or cancelled.",
+    )
+    booking_centres = _BookingCentreOut(
+        many=True,
+        help_text="Signed without a booking: the centres that can perform the exam, "
+        "nearest first, with their next free slots and phone numbers.",
+    )
 
 
-def _order_data(order: Order) -> dict[str, Any]:
+def _order_data(order: Order, request: Request) -> dict[str, Any]:
     rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
     slot = order.booking.slot if order.booking else None
+    unbooked = order.booking_id is None and order.status == OrderStatus.SIGNED
     return {
         "order_id": order.pk,
         "consultation_id": order.consultation_id,
@@ -487,16 +516,26 @@ def _order_data(order: Order) -> dict[str, Any]:
         "slot_start": slot.start if slot else None,
         "rating_category": rating["category"] if rating else "",
         "rating_score": rating["score"] if rating else None,
+        "reference": order_reference(order),
+        "booking_url": booking_url(request, order) if unbooked else None,
+        "booking_centres": [vars(c) for c in booking_centres(order)] if unbooked else [],
     }
 
 
 class OrderCreateApi(APIView):
-    """Sign an order: book the slot and sign together (both or neither)."""
+    """Sign an order: book the slot and sign together (both or neither); without
+    ``slot_id``, sign it without a booking (the patient books later: the answer gives
+    the booking page and the centres)."""
 
     @extend_schema_serializer(component_name="OrderCreateInput")
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         consultation = serializers.UUIDField()
-        slot_id = serializers.IntegerField(min_value=1)
+        slot_id = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            help_text="The held slot to book; absent or null: signed without a booking.",
+        )
         procedure_code = serializers.CharField(max_length=80)
         patient_identifier = serializers.CharField(max_length=40)
         patient_identifier_kind = serializers.ChoiceField(choices=["ins", "local"])
@@ -505,6 +544,12 @@ class OrderCreateApi(APIView):
         # An identical order signed for this patient within the rule's interval is a
         # 409 duplicate_order; true here says the repeat is meant.
         confirm_duplicate = serializers.BooleanField(required=False, default=False)
+        patient_birth_name = serializers.CharField(
+            max_length=100, help_text="Birth name, printed on the order for the centre."
+        )
+        patient_given_names = serializers.CharField(
+            max_length=150, help_text="First given name(s), printed on the order."
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -515,17 +560,27 @@ class OrderCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        try:
+            identity_traits_validate(
+                birth_name=values["patient_birth_name"], given_names=values["patient_given_names"]
+            )
+        except InputError as error:
+            raise serializers.ValidationError(
+                {f"patient_{name}": messages for name, messages in error.errors.items()}
+            ) from None
         consultation = consultation_get(user=request.user, consultation_id=values["consultation"])
         try:
             order = order_sign(
                 consultation=consultation,
-                slot_id=values["slot_id"],
+                slot_id=values.get("slot_id"),
                 procedure_code=values["procedure_code"],
                 patient=PatientIdentity(
                     identifier=values["patient_identifier"],
                     identifier_kind=values["patient_identifier_kind"],
                     birth_date=values["patient_birth_date"],
                     sex=values["patient_sex"],
+                    birth_name=values["patient_birth_name"],
+                    given_names=values["patient_given_names"],
                 ),
                 user=request.user,
                 request=request,
@@ -539,13 +594,14 @@ class OrderCreateApi(APIView):
             return _decision_changed(changed)
         except DjangoValidationError as error:
             raise _validation(error) from None
-        return Response(_OrderOut(_order_data(order)).data, status=201)
+        return Response(_OrderOut(_order_data(order, request)).data, status=201)
 
 
 class OrderDetailApi(APIView):
     @extend_schema(responses={200: _OrderOut, **error_responses(404)}, operation_id="orders_read")
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
-        return Response(_OrderOut(_order_data(order_read(request=request, order_id=order_id))).data)
+        order = order_read(request=request, order_id=order_id)
+        return Response(_OrderOut(_order_data(order, request)).data)
 
 
 class OrderCancelApi(APIView):
@@ -560,7 +616,7 @@ class OrderCancelApi(APIView):
             user=request.user,
             request=request,
         )
-        return Response(_OrderOut(_order_data(order)).data)
+        return Response(_OrderOut(_order_data(order, request)).data)
 
 
 class FeedbackCreateApi(APIView):

@@ -132,6 +132,8 @@ def test_our_fhir_servicerequest_validates_as_r4(
             "patient_identifier_kind": "local",
             "patient_birth_date": "1979-05-02",
             "patient_sex": "F",
+            "patient_birth_name": "ESSAI",
+            "patient_given_names": "Camille",
         },
         content_type="application/json",
         **emr,

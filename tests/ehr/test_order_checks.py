@@ -17,7 +17,7 @@ from ordering.models import Order
 from tests.actors import Actors
 from tests.ehr.test_signing_enforces_the_decision import evaluate, sign
 from tests.ordering.test_flow import consultation_of, first_slot
-from tests.world import API_PATIENT, FlowPacs
+from tests.world import API_PATIENT, PATIENT_NAMES, FlowPacs
 
 IONISING_ABDOMEN = {"CT", "DX"}
 
@@ -69,15 +69,27 @@ def test_the_page_asks_sex_and_the_pregnancy_of_a_woman_of_childbearing_age(
     # Neither sex nor pregnancy comes pre-selected.
     assert '<option value="F" selected>' not in page
     assert '<option value="unknown" selected>' not in page
-    no_sex = {**API_PATIENT, "sex": "", "pregnancy": "", "indication_code": "breast-lump"}
+    no_sex = {
+        **API_PATIENT,
+        **PATIENT_NAMES,
+        "sex": "",
+        "pregnancy": "",
+        "indication_code": "breast-lump",
+    }
     response = alice.post("/orders/new/", no_sex)
     assert response.status_code == 400
-    woman = {**API_PATIENT, "pregnancy": "", "indication_code": "breast-lump"}
+    woman = {**API_PATIENT, **PATIENT_NAMES, "pregnancy": "", "indication_code": "breast-lump"}
     response = alice.post("/orders/new/", woman)
     assert response.status_code == 400
     text = html.unescape(response.content.decode())
     assert "12" in text and "55" in text
-    man = {**API_PATIENT, "sex": "M", "pregnancy": "", "indication_code": "low-back-pain-acute"}
+    man = {
+        **API_PATIENT,
+        **PATIENT_NAMES,
+        "sex": "M",
+        "pregnancy": "",
+        "indication_code": "low-back-pain-acute",
+    }
     consultation_of(alice.post("/orders/new/", man))
 
 
@@ -103,7 +115,9 @@ def test_an_identical_order_signed_moments_ago_is_a_question(
     assert Order.objects.count() == 1
     # The page asks the same question, with the earlier order's date.
     consultation = consultation_of(
-        alice.post("/orders/new/", {**API_PATIENT, "indication_code": "breast-lump"})
+        alice.post(
+            "/orders/new/", {**API_PATIENT, **PATIENT_NAMES, "indication_code": "breast-lump"}
+        )
     )
     page = alice.get(f"/orders/c/{consultation.pk}/").content.decode()
     page_slot, page_code = first_slot(page)
@@ -128,6 +142,7 @@ def test_the_patient_is_not_typed_twice_and_the_red_flags_can_be_changed(
     # The birth date is typed day/month/year whatever the browser's language.
     typed = {
         **API_PATIENT,
+        **PATIENT_NAMES,
         "sex": "M",
         "pregnancy": "",
         "birth_date": "12/04/1958",
@@ -147,6 +162,7 @@ def test_the_patient_is_not_typed_twice_and_the_red_flags_can_be_changed(
     assert again.status_code == 200
     assert API_PATIENT["identifier"] in form
     assert 'value="12/04/1958"' in form
+    assert PATIENT_NAMES["birth_name"] in form
     assert 'value="low-back-pain-acute"' in form and "checked" in form
     # Another prescriber cannot open it.
     other = Client()

@@ -35,6 +35,8 @@ def signed(client: Client, emr: dict[str, Any], world: FlowPacs) -> dict[str, An
             "patient_identifier_kind": "local",
             "patient_birth_date": "1979-05-02",
             "patient_sex": "F",
+            "patient_birth_name": "ESSAI",
+            "patient_given_names": "Camille",
         },
         content_type="application/json",
         **emr,

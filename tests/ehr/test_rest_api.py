@@ -95,6 +95,8 @@ def test_an_api_client_holds_signs_reads_and_cancels_an_order_with_its_fhir_view
             "patient_identifier_kind": "local",
             "patient_birth_date": "1979-05-02",
             "patient_sex": "F",
+            "patient_birth_name": "ESSAI",
+            "patient_given_names": "Camille",
         },
         content_type="application/json",
         **emr,

@@ -170,6 +170,8 @@ class Owned:
                 "patient_identifier_kind": PATIENT["identifier_kind"],
                 "patient_birth_date": PATIENT["birth_date"],
                 "patient_sex": PATIENT["sex"],
+                "patient_birth_name": "ESSAI",
+                "patient_given_names": "Camille",
             },
         )
 

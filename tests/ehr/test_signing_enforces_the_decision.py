@@ -22,7 +22,7 @@ from tests.actors import Actors
 from tests.ordering.test_flow import consultation_of, first_slot
 from tests.orthanc import study_file
 from tests.patients import NEW_PRIOR_PATIENTS
-from tests.world import API_PATIENT, FlowPacs
+from tests.world import API_PATIENT, API_PATIENT_NAMES, PATIENT_NAMES, FlowPacs
 
 PATIENT = API_PATIENT
 
@@ -49,6 +49,7 @@ def sign(
         "patient_identifier_kind": PATIENT["identifier_kind"],
         "patient_birth_date": PATIENT["birth_date"],
         "patient_sex": PATIENT["sex"],
+        **API_PATIENT_NAMES,
         **who,
     }
     body = {"consultation": consultation, "slot_id": slot_id, "procedure_code": code, **identity}
@@ -102,7 +103,7 @@ def test_a_slot_on_a_machine_that_cannot_perform_the_exam_is_refused(
     nothing_signed(ct.pk)
     # The page refuses the same slot at the hold and at the signature.
     consultation = consultation_of(
-        alice.post("/orders/new/", {**PATIENT, "indication_code": "breast-lump"})
+        alice.post("/orders/new/", {**PATIENT, **PATIENT_NAMES, "indication_code": "breast-lump"})
     )
     for step in ("hold", "sign"):
         refused = alice.post(
@@ -219,7 +220,7 @@ def test_a_prior_exam_found_at_signing_is_shown_on_the_page_and_nothing_is_booke
     consultation = consultation_of(
         alice.post(
             "/orders/new/",
-            {**PATIENT, **SCREENING, "identifier": patient_id},
+            {**PATIENT, **PATIENT_NAMES, **SCREENING, "identifier": patient_id},
         )
     )
     page = alice.get(f"/orders/c/{consultation.pk}/").content.decode()

@@ -13,7 +13,7 @@ from ordering.models import Consultation, Order
 from scheduling.models import Booking, Slot, SlotStatus
 from tests.actors import Actors
 from tests.orthanc import free_port
-from tests.world import WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
+from tests.world import PATIENT_NAMES, WITH_MAMMOGRAM, WITHOUT_PRIORS, FlowPacs
 
 PATIENT = {
     "identifier_kind": "local",
@@ -24,6 +24,7 @@ PATIENT = {
     "pregnancy": "no",
     "weight_kg": "64",
     "egfr": "95",
+    **PATIENT_NAMES,
 }
 
 
@@ -76,7 +77,10 @@ def test_an_indicated_exam_is_rated_held_signed_and_printable(
     assert order.booking is not None and order.booking.slot_id == int(slot_id)
     assert Slot.objects.get(pk=slot_id).status == SlotStatus.BOOKED
     sheet = alice.get(signed["Location"]).content.decode()
-    assert str(consultation.pk) in sheet and WITHOUT_PRIORS in sheet
+    # The printed order names the patient for the centre and carries no technical id.
+    assert WITHOUT_PRIORS in sheet
+    assert PATIENT_NAMES["birth_name"] in sheet and PATIENT_NAMES["given_names"] in sheet
+    assert str(consultation.pk) not in sheet.split('class="no-print')[0]
     assert "print.css" in sheet
     assert str(order.pk) in alice.get("/orders/").content.decode()
     actions = set(AuditEvent.objects.values_list("action", flat=True))

@@ -17,6 +17,8 @@ VALID = {
     "pregnancy": "no",
     "weight_kg": "80",
     "egfr": "90",
+    "birth_name": "ESSAI",
+    "given_names": "Camille",
 }
 
 

@@ -129,6 +129,34 @@ def _api_order(w: World) -> dict[str, Any]:
     return {"order_id": w.api_order.pk}
 
 
+def _booking_token(w: World) -> dict[str, Any]:
+    """The token of an order of alice's signed without a booking (made once)."""
+    from ordering.models import Consultation, Order
+
+    unbooked = Order.objects.filter(
+        consultation__prescriber=w.order.prescriber, booking__isnull=True
+    ).first()
+    if unbooked is None:
+        consultation = Consultation.objects.create(
+            prescriber=w.order.prescriber,
+            patient_ref=w.consultation.patient_ref,
+            indication_code=w.consultation.indication_code,
+            inputs={"patient": {"age_years": 50, "sex": "F", "pregnancy": "no", "postcode": ""}},
+            outputs={"ratings": []},
+            rule_set_version=1,
+        )
+        unbooked = Order.objects.create(
+            consultation=consultation,
+            prescriber=w.order.prescriber,
+            procedure=w.order.procedure,
+            patient_identifier=w.order.patient_identifier,
+            patient_identifier_kind=w.order.patient_identifier_kind,
+            patient_birth_date=w.order.patient_birth_date,
+            patient_sex=w.order.patient_sex,
+        )
+    return {"token": unbooked.booking_token}
+
+
 def _slot_choice(w: World) -> dict[str, Any]:
     return {"slot_id": "1", "procedure_code": "mr-brain"}
 
@@ -188,6 +216,12 @@ ROWS: dict[str, Row] = {
     "ordering:order": Row("GET", prescribers(200), kwargs=_order),
     "ordering:cancel": Row("POST", prescribers(302), kwargs=_order),
     "ordering:weights": Row("GET", editors(200)),
+    "ordering:pdf": Row("GET", prescribers(200), kwargs=_order),
+    # No address given: the prescriber reaches the form's check (400).
+    "ordering:email": Row("POST", prescribers(400), kwargs=_order),
+    "ordering:profile": Row("GET", prescribers(200, 200)),
+    # --- the patient's booking page: public, the unguessable token is the key -----------
+    "booking:page": Row("GET", everyone(200), kwargs=_booking_token),
     # --- REST API (token) -----------------------------------------------------------------
     "api-procedures": Row("GET", api()),
     # A bare endpoint for the latency baseline: no auth, no database, answers everyone.

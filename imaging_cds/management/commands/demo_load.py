@@ -123,4 +123,27 @@ class Command(BaseCommand):
             user.save()
             user.groups.set([Group.objects.get_or_create(name=row["role"])[0]])
             users[row["username"]] = user
+        self._prescriber_profiles(users)
         return users
+
+    def _prescriber_profiles(self, users: dict[str, User]) -> None:
+        """What the demo prescribers' printed orders say of them (fictional RPPS
+        numbers with a valid Luhn key, fictional addresses)."""
+        from ordering.models import PrescriberProfile
+
+        for username, rpps, street in (
+            ("dr.martin", "10000000017", "12 rue de l’Exemple"),
+            ("dr.bernard", "10000000025", "3 place de la Démonstration"),
+        ):
+            if username in users:
+                PrescriberProfile.objects.update_or_create(
+                    user=users[username],
+                    defaults={
+                        "rpps": rpps,
+                        "speciality": "Médecine générale",
+                        "address": f"Cabinet médical, {street}",
+                        "postcode": "35000",
+                        "town": "Rennes",
+                        "phone": "02 99 00 00 00",
+                    },
+                )

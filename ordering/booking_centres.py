@@ -1,0 +1,79 @@
+"""Where the patient of an order signed without a booking can have the exam: the
+centres that can perform it for this patient, nearest first, with their next free
+slots and phone numbers. The signed order's page, its PDF and the patient's booking
+page all read this one selector; it asks scheduling the same question as the options
+page (scheduling.availability.available_options with the patient's constraints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ordering.decision import procedure_need
+from ordering.models import Order
+from ordering.record import ConsultationRecord
+from scheduling.availability import PatientLocation, available_options
+from scheduling.geo import commune_lookup
+from scheduling.models import Centre
+
+DEFAULT_RADIUS_KM = 60.0
+# No postcode: no distance to limit by (as on the options page).
+UNLIMITED_KM = 100_000.0
+SLOTS_PER_CENTRE = 3
+
+
+@dataclass(frozen=True)
+class BookingCentre:
+    name: str
+    address: str
+    postcode: str
+    town: str
+    phone: str
+    # Distance from the patient's commune; None when the order has no postcode.
+    distance_km: float | None
+    next_slots: tuple[datetime, ...]
+
+
+def booking_centres(
+    order: Order, *, limit: int = 5, now: datetime | None = None
+) -> list[BookingCentre]:
+    """Up to ``limit`` centres, nearest first (soonest first without a postcode)."""
+    record = ConsultationRecord(order.consultation)
+    commune = commune_lookup(postcode=record.patient.get("postcode") or "")
+    filters = order.consultation.inputs.get("filters") or {}
+    radius = float(filters.get("max_distance_km") or DEFAULT_RADIUS_KM)
+    location = PatientLocation(
+        latitude=commune.latitude if commune else 0.0,
+        longitude=commune.longitude if commune else 0.0,
+    )
+    result = available_options(
+        [procedure_need(order.procedure)],
+        location,
+        record.constraints(max_distance_km=radius if commune else UNLIMITED_KM),
+        per_centre=SLOTS_PER_CENTRE,
+        now=now,
+    )
+    by_centre: dict[int, list[datetime]] = {}
+    distance: dict[int, float] = {}
+    for option in result.options:  # soonest first
+        by_centre.setdefault(option.centre_id, []).append(option.start)
+        distance[option.centre_id] = option.distance_km
+    if commune:
+        ordered = sorted(by_centre, key=lambda c: (distance[c], by_centre[c][0], c))
+    else:
+        ordered = sorted(by_centre, key=lambda c: (by_centre[c][0], c))
+    ordered = ordered[:limit]
+    centres = Centre.objects.in_bulk(ordered)
+    return [
+        BookingCentre(
+            name=centres[c].name,
+            address=centres[c].address,
+            postcode=centres[c].postcode,
+            town=centres[c].town,
+            phone=centres[c].phone,
+            distance_km=distance[c] if commune else None,
+            next_slots=tuple(sorted(by_centre[c])[:SLOTS_PER_CENTRE]),
+        )
+        for c in ordered
+        if c in centres
+    ]
