@@ -127,9 +127,11 @@ def order_sign(
     request: Any = None,
 ) -> Order:
     """Sign what was decided, for whom it was decided: the same patient, an exam the
-    decision offers, a slot that can perform it, and a rating that still holds on the
-    prior exams the PACS has now. Booking and signing happen together (both or
-    neither). Raises ValidationError (identity_mismatch, not_offered,
+    decision offers, a slot that can perform it (``slot_id`` is the first slot; an exam
+    longer than it takes the run of consecutive slots after it, booked whole by
+    slot_book under the same slot_unsuitability rule as the search), and a rating that
+    still holds on the prior exams the PACS has now. Booking and signing happen together
+    (both or neither). Raises ValidationError (identity_mismatch, not_offered,
     slot_unsuitable), DecisionChangedError, or scheduling's SlotTakenError (with the
     next free slots) if the slot is gone."""
     _identity_check(consultation, patient)

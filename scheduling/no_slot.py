@@ -129,29 +129,28 @@ class NoSlotReason:
 
     def advice(self) -> list[str]:
         """What to do, one sentence per useful action, most useful first."""
-        lines = []
+        return [text for _action, text in self.advice_items()]
+
+    def advice_items(self) -> list[tuple[str, str]]:
+        """(action, sentence) pairs, for a page that links an action to its control."""
+        items = []
         for action in self.actions:
             if action is NoSlotAction.WIDEN_DISTANCE:
-                lines.append(
-                    _(
-                        "Widen the distance to %(km)s km: the nearest free slot is "
-                        "%(nearest)s km away."
-                    )
-                    % {"km": self.widen_to_km, "nearest": f"{self.nearest_km:.0f}"}
-                )
+                text = _(
+                    "Widen the distance to %(km)s km: the nearest free slot is %(nearest)s km away."
+                ) % {"km": self.widen_to_km, "nearest": f"{self.nearest_km:.0f}"}
             elif action is NoSlotAction.LIFT_FILTERS:
-                lines.append(_("Lift the search's filters."))
+                text = _("Lift the search's filters.")
             elif action is NoSlotAction.CALL_CENTRE:
                 names = "; ".join(
                     f"{c.name} ({c.town})" + (f", {c.phone}" if c.phone else "")
                     for c in self.centres
                 )
-                lines.append(_("Call the centre: %(centres)s.") % {"centres": names})
-            elif action is NoSlotAction.ORDER_WITHOUT_BOOKING:
-                lines.append(
-                    _("Sign the order without a booking: the patient books the appointment.")
-                )
-        return lines
+                text = _("Call the centre: %(centres)s.") % {"centres": names}
+            else:
+                text = _("Sign the order without a booking: the patient books the appointment.")
+            items.append((str(action), text))
+        return items
 
     def as_dict(self) -> dict[str, Any]:
         """The reason as the REST API and the CDS card give it (words in the request's
