@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from guidelines.models import Procedure
 from ordering.models import Order
-from scheduling.models import Booking, Equipment, Slot, SlotStatus
+from scheduling.models import Equipment, Slot, SlotStatus
 from tests.actors import Actors
 from tests.ordering.test_flow import consultation_of, start
 from tests.world import FlowPacs
@@ -73,7 +73,8 @@ def test_a_long_mri_is_held_and_signed_as_its_run_of_slots(alice: Client, world:
     assert set(Slot.objects.filter(pk__in=row["slot_ids"]).values_list("status", flat=True)) == {
         SlotStatus.FREE
     }
-    assert Booking.objects.get(pk=order.booking_id).status == "cancelled"
+    order.booking.refresh_from_db()
+    assert order.booking.status == "cancelled"
 
 
 def test_with_no_slot_the_page_says_why_and_what_to_do(alice: Client, world: FlowPacs) -> None:
