@@ -99,19 +99,20 @@ class NoSlotReason:
 
     def message(self) -> str:
         """Why there is no slot, in one or two sentences."""
-        km = f"{self.radius_km:.0f}"
+        if self.anywhere:
+            where = _("in the whole territory")
+        else:
+            where = _("within %(km)s km") % {"km": f"{self.radius_km:.0f}"}
         if self.cause is NoSlotCause.NO_MACHINE:
-            if self.anywhere:
-                return _("No machine of the territory performs this exam.")
-            return _("No machine performs this exam within %(km)s km.") % {"km": km}
+            return _("No machine performs this exam %(where)s.") % {"where": where}
         if self.cause is NoSlotCause.NONE_FREE:
             text = ngettext(
-                "The machines that perform this exam within %(km)s km have no free slot "
+                "The machines that perform this exam %(where)s have no free slot "
                 "in the next %(days)s day.",
-                "The machines that perform this exam within %(km)s km have no free slot "
+                "The machines that perform this exam %(where)s have no free slot "
                 "in the next %(days)s days.",
                 self.horizon_days,
-            ) % {"km": km, "days": self.horizon_days}
+            ) % {"where": where, "days": self.horizon_days}
             if self.next_free is not None:
                 when = formats.date_format(timezone.localtime(self.next_free), "DATE_FORMAT")
                 text += " " + _("Next free slot known: %(date)s.") % {"date": when}
@@ -119,13 +120,12 @@ class NoSlotReason:
         reasons = ", ".join(str(MISFIT_LABELS[m]) for m in self.excluded_by)
         if self.cause is NoSlotCause.FILTERS:
             return _(
-                "The machines within %(km)s km that could take this patient are excluded "
-                "by the search's filters (%(reasons)s)."
-            ) % {"km": km, "reasons": reasons}
+                "The search's filters exclude the machines %(where)s that could take this "
+                "patient (%(reasons)s)."
+            ) % {"where": where, "reasons": reasons}
         return _(
-            "The machines within %(km)s km that perform this exam cannot take this "
-            "patient (%(reasons)s)."
-        ) % {"km": km, "reasons": reasons}
+            "The machines that perform this exam %(where)s cannot take this patient (%(reasons)s)."
+        ) % {"where": where, "reasons": reasons}
 
     def advice(self) -> list[str]:
         """What to do, one sentence per useful action, most useful first."""

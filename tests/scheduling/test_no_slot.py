@@ -87,6 +87,11 @@ def test_an_exam_no_machine_performs_anywhere_does_not_send_the_gp_to_the_distan
     reason = available_options([scan], RENNES).no_slot["NM-BONE"]
     assert reason.cause is NoSlotCause.NO_MACHINE and reason.widen_to_km is None
     assert reason.actions == (NoSlotAction.ORDER_WITHOUT_BOOKING,)
+    # With no known place the search has no distance limit, and says so.
+    unbounded = PatientConstraints(max_distance_km=100_000)
+    reason = available_options([scan], RENNES, unbounded).no_slot["NM-BONE"]
+    with translation.override("en"):
+        assert reason.message() == "No machine performs this exam in the whole territory."
 
 
 def test_machines_with_no_free_slot_are_named_with_their_phone_and_the_next_free_date(

@@ -219,3 +219,32 @@ def test_concurrent_holds_and_bookings_of_overlapping_runs_never_double_book() -
     assert Booking.objects.filter(status=BookingStatus.BOOKED).count() == len(wins)
     booked = set(Slot.objects.filter(status=SlotStatus.BOOKED).values_list("pk", flat=True))
     assert booked == set(links)
+
+
+@pytest.mark.django_db
+def test_slots_of_a_fhir_feed_that_follow_each_other_make_a_run(
+    clear_cache, fhir_server, actors
+) -> None:
+    from tests.scheduling.fhir_server import slot_resource
+
+    centre = make_centre(feed_url=fhir_server.url("feed"), feed_interval_seconds=300)
+    make_machine(centre, "IRM", "MR", fhir_schedule="Schedule/irm")
+    nine = (timezone.localtime() + timedelta(days=2)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    fhir_server.serve(
+        "feed",
+        [
+            # 09:00 and 09:20 back to back; 10:00 alone (09:40 is not free at the centre).
+            slot_resource("a", "Schedule/irm", nine),
+            slot_resource("b", "Schedule/irm", nine + timedelta(minutes=20)),
+            slot_resource("c", "Schedule/irm", nine + timedelta(minutes=60)),
+        ],
+    )
+    assert availability_refresh(centre_id=centre.pk).ok
+    availability_cache.cache_write_centres([centre.pk])
+    result = available_options([LONG_MRI], RENNES)
+    ids = {s.external_id: s.pk for s in Slot.objects.filter(equipment__centre=centre)}
+    assert [o.slot_ids for o in result.options] == [(ids["a"], ids["b"])]
+    booking = slot_book(slot_id=ids["a"], user=actors.alice, procedure=LONG_MRI)
+    assert [s.external_id for s in booking.run_slots] == ["a", "b"]
