@@ -79,6 +79,9 @@ def machine_misfits(
     machine: MachineFacts, need: ProcedureNeed, constraints: PatientConstraints
 ) -> tuple[Misfit, ...]:
     """What of this patient the machine cannot take (empty: it can)."""
+    nothing_asked = constraints.weight_kg is None and not constraints.paediatric
+    if nothing_asked and constraints.open_bore is not OpenBore.REQUIRED:
+        return ()  # the common case, on the search's hot path
     misfits = []
     if constraints.weight_kg is not None and constraints.weight_kg > machine.table_max_weight_kg:
         misfits.append(Misfit.WEIGHT)
@@ -95,6 +98,8 @@ def machine_misfits(
 
 def centre_misfits(centre: CentreFacts, constraints: PatientConstraints) -> tuple[Misfit, ...]:
     """What of this patient, or of the search's filters, the centre does not meet."""
+    if not (constraints.wheelchair or constraints.sectors or constraints.kinds):
+        return ()  # the common case, on the search's hot path
     misfits = []
     if constraints.wheelchair and not centre.wheelchair_accessible:
         misfits.append(Misfit.WHEELCHAIR)
