@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -209,18 +209,25 @@ def _candidates_from_cache(
     return {key: (entry, distances[key]) for key, entry in entries.items()}
 
 
-def _candidates_from_database(
+def _centres_in_box(
     modalities: set[str], location: PatientLocation, radius_km: float
-) -> dict[tuple[int, str], tuple[Entry, float]]:
+) -> Iterable[tuple[int, float, float]]:
+    """(id, latitude, longitude) of the centres having these modalities in the box
+    around the patient (a superset of the radius), from the database."""
     dlat = radius_km / availability_cache.KM_PER_DEGREE_LAT
     dlon = dlat / max(math.cos(math.radians(location.latitude)), 0.01)
-    centres = Centre.objects.filter(
+    return Centre.objects.filter(
         latitude__range=(location.latitude - dlat, location.latitude + dlat),
         longitude__range=(location.longitude - dlon, location.longitude + dlon),
         equipment__modality__in=modalities,
     ).values_list("id", "latitude", "longitude")
+
+
+def _candidates_from_database(
+    modalities: set[str], location: PatientLocation, radius_km: float
+) -> dict[tuple[int, str], tuple[Entry, float]]:
     distances = {}
-    for centre_id, lat, lon in set(centres):
+    for centre_id, lat, lon in set(_centres_in_box(modalities, location, radius_km)):
         km = haversine_km(location.latitude, location.longitude, lat, lon)
         if km <= radius_km:
             distances[centre_id] = km
@@ -278,7 +285,7 @@ def available_options(
                     window=window,
                     horizon_days=horizon,
                     nearest_beyond=partial(
-                        _nearest_beyond, need, location, constraints, horizon, now
+                        _nearest_beyond, need, location, constraints, window, today, source
                     ),
                 )
         options.extend(found)
@@ -298,30 +305,57 @@ def available_options(
     )
 
 
+# Centres read per round trip when looking farther; each round reads twice as many.
+BEYOND_FIRST_BATCH = 16
+
+
 def _nearest_beyond(
     need: ProcedureNeed,
     location: PatientLocation,
     constraints: PatientConstraints,
-    horizon: int,
-    now: datetime,
+    window: tuple[float, float],
+    today: datetime,
+    source: Source,
 ) -> float | None:
-    """The distance of the nearest free slot for this exam beyond the search's radius,
-    by the same search at doubling radii up to what the prescriber's filter accepts;
-    None when there is none within it."""
+    """The distance of the nearest free slot (or run) for this exam beyond the search's
+    radius, up to what the prescriber's filter accepts; None when there is none.
+
+    The same test as the search (_options_from_entry) on the centres beyond the radius,
+    nearest first, in batches that double: the nearest centre with a slot is usually in
+    the first batch, and no search ever reads the whole 500 km at once."""
     radius = constraints.max_distance_km
-    while radius < MAX_RADIUS_KM:
-        radius = min(MAX_RADIUS_KM, radius * 2)
-        wider = available_options(
-            [need],
-            location,
-            replace(constraints, max_distance_km=radius),
-            horizon_days=horizon,
-            per_centre=1,
-            now=now,
-            explain=False,
+    lat, lon = location.latitude, location.longitude
+    try:
+        if source is Source.CACHE:
+            members = availability_cache.centres_near({need.modality}, lat, lon, MAX_RADIUS_KM)
+            positions = members[need.modality]
+        else:
+            positions = list(_centres_in_box({need.modality}, location, MAX_RADIUS_KM))
+        ring = sorted(
+            (km, centre_id)
+            for centre_id, c_lat, c_lon in set(positions)
+            if radius < (km := haversine_km(lat, lon, c_lat, c_lon)) <= MAX_RADIUS_KM
         )
-        if wider.options:
-            return min(o.distance_km for o in wider.options)
+        batch, first = BEYOND_FIRST_BATCH, 0
+        while first < len(ring):
+            chunk = ring[first : first + batch]
+            ids = [centre_id for _km, centre_id in chunk]
+            if source is Source.CACHE:
+                entries = availability_cache.entries_read([(c, need.modality) for c in ids])
+            else:
+                entries = availability_cache.entries_build(ids, modalities={need.modality})
+            hits = [
+                km
+                for km, centre_id in chunk
+                if (entry := entries.get((centre_id, need.modality))) is not None
+                and _options_from_entry(entry, need, constraints, km, window, 1, today)
+            ]
+            if hits:
+                return min(hits)
+            first += batch
+            batch *= 2
+    except Exception as exc:  # the explanation must never break the answer it explains
+        logger.warning("looking for a slot farther failed: %r", exc)
     return None
 
 

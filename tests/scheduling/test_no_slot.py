@@ -158,3 +158,30 @@ def test_a_filter_that_rules_out_the_only_suitable_machine_is_the_one_to_lift(te
     assert reason.excluded_by == ("kind", "weight")
     assert reason.actions[0] is NoSlotAction.LIFT_FILTERS
     assert NoSlotAction.CALL_CENTRE not in reason.actions
+
+
+def test_with_redis_down_the_reason_and_the_wider_search_come_from_the_database(
+    territory,
+) -> None:
+    from django.test import override_settings
+
+    from tests.orthanc import free_port
+
+    for name in ("open", "closed"):
+        Equipment.objects.filter(pk=territory[name].pk).update(procedure_codes=["MR-BRAIN"])
+    availability_cache.cache_write_centres(
+        [territory["open"].centre_id, territory["closed"].centre_id]
+    )
+    from_cache = available_options([MRI], RENNES).no_slot["MR-KNEE"]
+    dead = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=dead):
+        result = available_options([MRI], RENNES)
+    assert result.source == "database"
+    assert result.no_slot["MR-KNEE"] == from_cache
+    assert from_cache.widen_to_km == 70
