@@ -24,6 +24,7 @@ from ordering.contract import ClinicalInput, PatientInput, age_in_years
 from ordering.models import Consultation
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
+    RankedOption,
     Ranking,
     RatedProcedure,
     SlotChoice,
@@ -39,6 +40,7 @@ from scheduling.availability import (
     available_options,
 )
 from scheduling.geo import commune_lookup
+from scheduling.no_slot import NoSlotReason
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,21 @@ class OptionFilters:
 class Options:
     availability: AvailabilityResult | None  # None: nothing was worth a slot search
     ranking: Ranking
-    slots: dict[int, SlotOption] = field(default_factory=dict)
+    # By (procedure code, first slot id): one start slot takes a longer run for a
+    # longer exam, so the same slot may be two different options.
+    slots: dict[tuple[str, int], SlotOption] = field(default_factory=dict)
+
+    def slot_for(self, option: RankedOption) -> SlotOption | None:
+        """The free slot (and run) behind a ranked option; None for an exam with no slot."""
+        if option.slot is None:
+            return None
+        return self.slots.get((option.rated.procedure_code, option.slot.slot_id))
+
+    def no_slot(self, procedure_code: str) -> NoSlotReason | None:
+        """Why the search found no slot for this exam (scheduling.no_slot), if it did not."""
+        if self.availability is None:
+            return None
+        return self.availability.no_slot.get(procedure_code)
 
 
 @dataclass(frozen=True)
@@ -214,7 +230,7 @@ def consultation_options(
         for o in slots
     ]
     ranking = rank_options(ratings=rated, slots=choices, weights=weights)
-    return Options(availability, ranking, {o.slot_id: o for o in slots})
+    return Options(availability, ranking, {(o.procedure_code, o.slot_id): o for o in slots})
 
 
 @sensitive_variables("patient")
@@ -289,6 +305,7 @@ def decision_make(
         {
             "procedure_code": o.rated.procedure_code,
             "slot_id": o.slot.slot_id if o.slot else None,
+            "slot_ids": list(slot.slot_ids) if (slot := options.slot_for(o)) else [],
             "total": o.total,
             "terms": o.terms,
         }

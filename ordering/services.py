@@ -206,9 +206,11 @@ def order_sign(
     confirm_duplicate: bool = False,
 ) -> Order:
     """Sign what was decided, for whom it was decided: the same patient, an exam the
-    decision offers, a slot that can perform it, and a rating that still holds on the
-    prior exams the PACS has now. Booking and signing happen together (both or
-    neither). With ``slot_id`` None the order is signed without a booking (the
+    decision offers, a slot that can perform it (``slot_id`` is the first slot; an exam
+    longer than it takes the run of consecutive slots after it, booked whole by
+    slot_book under the same slot_unsuitability rule as the search), and a rating that
+    still holds on the prior exams the PACS has now. Booking and signing happen together
+    (both or neither). With ``slot_id`` None the order is signed without a booking (the
     patient books later, from the order's booking page): every check but the slot's.
     Raises ValidationError (identity_mismatch, not_offered, pregnancy_unanswered,
     slot_unsuitable), DuplicateOrderError unless the prescriber confirmed a repeat,

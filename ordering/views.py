@@ -217,8 +217,9 @@ def _grouped(options: Options) -> list[dict[str, Any]]:
         if centre is not None and centre in group["centres"]:
             continue
         group["centres"].add(centre)
-        slot = options.slots.get(option.slot.slot_id) if option.slot else None
-        group["options"].append({"ranked": option, "slot": slot})
+        group["options"].append({"ranked": option, "slot": options.slot_for(option)})
+        if option.slot is None:
+            group["no_slot"] = options.no_slot(code)
     return list(groups.values())
 
 

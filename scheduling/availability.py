@@ -11,43 +11,47 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from imaging_cds.vocab import Modality
 from scheduling import cache as availability_cache
-from scheduling.cache import Entry, MachineFacts
+from scheduling.cache import Entry, SlotTuple
+from scheduling.fit import (
+    DEFAULT_RADIUS_KM,
+    OpenBore,
+    PatientConstraints,
+    ProcedureNeed,
+    centre_misfits,
+    machine_fits,
+    slot_run,
+)
 from scheduling.geo import haversine_km
 from scheduling.models import Centre, FeedState
+from scheduling.no_slot import MAX_RADIUS_KM, NoSlotReason, no_slot_reason
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RADIUS_KM = 50.0
-
-
-@dataclass(frozen=True)
-class ProcedureNeed:
-    """What scheduling needs to know of a catalogue procedure (given by ordering)."""
-
-    code: str
-    modality: str
-    needs_contrast: bool = False
-    duration_minutes: int = 20
-    needs_sedation: bool = False
-
-
-class OpenBore(StrEnum):
-    """How much a claustrophobic patient needs an open-bore MRI."""
-
-    NO = "no"
-    PREFERRED = "preferred"
-    REQUIRED = "required"
+# Re-exported: callers import the search's vocabulary from here.
+__all__ = [
+    "DEFAULT_RADIUS_KM",
+    "AvailabilityResult",
+    "OpenBore",
+    "PatientConstraints",
+    "PatientLocation",
+    "ProcedureNeed",
+    "SlotOption",
+    "Source",
+    "available_options",
+    "machine_fits",
+    "slot_run",
+]
 
 
 @dataclass(frozen=True)
@@ -55,19 +59,6 @@ class PatientLocation:
     latitude: float
     longitude: float
     label: str = ""
-
-
-@dataclass(frozen=True)
-class PatientConstraints:
-    weight_kg: float | None = None
-    open_bore: OpenBore = OpenBore.NO
-    paediatric: bool = False
-    wheelchair: bool = False
-    max_distance_km: float = DEFAULT_RADIUS_KM
-    # Empty: any. Values of scheduling.models.PriceSector / CentreKind.
-    sectors: frozenset[str] = frozenset()
-    kinds: frozenset[str] = frozenset()
-    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +83,9 @@ class SlotOption:
     read_at: datetime
     # Preferences the option does not meet (e.g. "open_bore"): ranking may weigh them.
     unmet_preferences: tuple[str, ...] = ()
+    # Every slot the exam takes, the first being ``slot_id``: an exam longer than the
+    # machine's slot takes the slots that follow it back to back; ``end`` is the last one's.
+    slot_ids: tuple[int, ...] = ()
 
 
 class Source(StrEnum):
@@ -110,28 +104,22 @@ class AvailabilityResult:
     degraded_reason: str = ""
     centres_consulted: int = 0
     procedures_without_options: tuple[str, ...] = field(default=())
+    # Why each of those found no slot, and what to do (scheduling.no_slot).
+    no_slot: dict[str, NoSlotReason] = field(default_factory=dict)
 
 
-def machine_fits(
-    machine: MachineFacts, need: ProcedureNeed, constraints: PatientConstraints
-) -> tuple[bool, tuple[str, ...]]:
-    if machine.procedure_codes and need.code not in machine.procedure_codes:
-        return False, ()
-    if need.needs_contrast and not machine.contrast_injection:
-        return False, ()
-    if need.needs_sedation and not machine.sedation:
-        return False, ()
-    if constraints.weight_kg is not None and constraints.weight_kg > machine.table_max_weight_kg:
-        return False, ()
-    if constraints.paediatric and not machine.paediatric:
-        return False, ()
-    unmet: tuple[str, ...] = ()
-    if need.modality == Modality.MR and not machine.open_bore:
-        if constraints.open_bore is OpenBore.REQUIRED:
-            return False, ()
-        if constraints.open_bore is OpenBore.PREFERRED:
-            unmet = ("open_bore",)
-    return True, unmet
+def _by_machine(
+    slots: Sequence[SlotTuple], machines: Iterable[int]
+) -> tuple[dict[int, list[tuple[float, float, int]]], dict[int, int]]:
+    """Each machine's slots in start order, and where each slot sits in its machine's list."""
+    wanted = set(machines)
+    lists: dict[int, list[tuple[float, float, int]]] = {m: [] for m in wanted}
+    position: dict[int, int] = {}
+    for start, end, slot_id, machine_id in slots:
+        if machine_id in wanted:
+            position[slot_id] = len(lists[machine_id])
+            lists[machine_id].append((start, end, slot_id))
+    return lists, position
 
 
 def _options_from_entry(
@@ -144,11 +132,7 @@ def _options_from_entry(
     today: datetime,
 ) -> list[SlotOption]:
     centre = entry.centre
-    if constraints.wheelchair and not centre.wheelchair_accessible:
-        return []
-    if constraints.sectors and centre.sector not in constraints.sectors:
-        return []
-    if constraints.kinds and centre.kind not in constraints.kinds:
+    if centre_misfits(centre, constraints):
         return []
     fitting = {}
     for machine in entry.machines.values():
@@ -161,12 +145,24 @@ def _options_from_entry(
     read_at = availability_cache.read_at_datetime(entry.read_at)
     tz = timezone.get_current_timezone()
     options = []
+    # Built only when a slot is shorter than the exam (most searches never need it).
+    runs: tuple[dict[int, list[tuple[float, float, int]]], dict[int, int]] | None = None
     for start, end, slot_id, machine_id in entry.slots:
-        if start < window[0] or start >= window[1] or end - start < duration:
+        if start < window[0] or start >= window[1]:
             continue
         found = fitting.get(machine_id)
         if found is None:
             continue
+        if end - start >= duration:
+            run: tuple[int, ...] = (slot_id,)
+        else:
+            if runs is None:
+                runs = _by_machine(entry.slots, fitting)
+            lists, position = runs
+            found_run = slot_run(lists[machine_id], position[slot_id], duration)
+            if found_run is None:
+                continue
+            run, end = found_run
         machine, unmet = found
         start_dt = datetime.fromtimestamp(start, tz=tz)
         options.append(
@@ -189,6 +185,7 @@ def _options_from_entry(
                 open_bore=machine.open_bore,
                 read_at=read_at,
                 unmet_preferences=unmet,
+                slot_ids=run,
             )
         )
         if len(options) >= per_centre:
@@ -212,18 +209,25 @@ def _candidates_from_cache(
     return {key: (entry, distances[key]) for key, entry in entries.items()}
 
 
-def _candidates_from_database(
+def _centres_in_box(
     modalities: set[str], location: PatientLocation, radius_km: float
-) -> dict[tuple[int, str], tuple[Entry, float]]:
+) -> Iterable[tuple[int, float, float]]:
+    """(id, latitude, longitude) of the centres having these modalities in the box
+    around the patient (a superset of the radius), from the database."""
     dlat = radius_km / availability_cache.KM_PER_DEGREE_LAT
     dlon = dlat / max(math.cos(math.radians(location.latitude)), 0.01)
-    centres = Centre.objects.filter(
+    return Centre.objects.filter(
         latitude__range=(location.latitude - dlat, location.latitude + dlat),
         longitude__range=(location.longitude - dlon, location.longitude + dlon),
         equipment__modality__in=modalities,
     ).values_list("id", "latitude", "longitude")
+
+
+def _candidates_from_database(
+    modalities: set[str], location: PatientLocation, radius_km: float
+) -> dict[tuple[int, str], tuple[Entry, float]]:
     distances = {}
-    for centre_id, lat, lon in set(centres):
+    for centre_id, lat, lon in set(_centres_in_box(modalities, location, radius_km)):
         km = haversine_km(location.latitude, location.longitude, lat, lon)
         if km <= radius_km:
             distances[centre_id] = km
@@ -239,9 +243,12 @@ def available_options(
     horizon_days: int | None = None,
     per_centre: int = 3,
     now: datetime | None = None,
+    explain: bool = True,
 ) -> AvailabilityResult:
     """The first ``per_centre`` free slots per (centre, procedure) that fit the patient,
-    soonest first, within ``constraints.max_distance_km`` and ``horizon_days``."""
+    soonest first, within ``constraints.max_distance_km`` and ``horizon_days``. An
+    option is a start slot and the run of slots the exam takes (scheduling.fit.slot_run).
+    With ``explain``, each procedure without an option gets its reason in ``no_slot``."""
     constraints = constraints or PatientConstraints()
     now = now or timezone.now()
     horizon = horizon_days or settings.AVAILABILITY_HORIZON_DAYS
@@ -260,6 +267,7 @@ def available_options(
     today = timezone.localtime(now)
     options: list[SlotOption] = []
     empty = []
+    reasons: dict[str, NoSlotReason] = {}
     for need in procedures:
         found = []
         for (_centre_id, modality), (entry, km) in candidates.items():
@@ -269,6 +277,17 @@ def available_options(
                 )
         if not found:
             empty.append(need.code)
+            if explain:
+                reasons[need.code] = no_slot_reason(
+                    need=need,
+                    candidates=[(m, e, km) for (_c, m), (e, km) in candidates.items()],
+                    constraints=constraints,
+                    window=window,
+                    horizon_days=horizon,
+                    nearest_beyond=partial(
+                        _nearest_beyond, need, location, constraints, window, today, source
+                    ),
+                )
         options.extend(found)
     options.sort(key=lambda o: (o.start, o.distance_km, o.centre_id, o.slot_id))
     oldest = min((e.read_at for e, _ in candidates.values()), default=None)
@@ -282,7 +301,62 @@ def available_options(
         degraded_reason=reason,
         centres_consulted=len({c for c, _ in candidates}),
         procedures_without_options=tuple(empty),
+        no_slot=reasons,
     )
+
+
+# Centres read per round trip when looking farther; each round reads twice as many.
+BEYOND_FIRST_BATCH = 16
+
+
+def _nearest_beyond(
+    need: ProcedureNeed,
+    location: PatientLocation,
+    constraints: PatientConstraints,
+    window: tuple[float, float],
+    today: datetime,
+    source: Source,
+) -> float | None:
+    """The distance of the nearest free slot (or run) for this exam beyond the search's
+    radius, up to what the prescriber's filter accepts; None when there is none.
+
+    The same test as the search (_options_from_entry) on the centres beyond the radius,
+    nearest first, in batches that double: the nearest centre with a slot is usually in
+    the first batch, and no search ever reads the whole 500 km at once."""
+    radius = constraints.max_distance_km
+    lat, lon = location.latitude, location.longitude
+    try:
+        if source is Source.CACHE:
+            members = availability_cache.centres_near({need.modality}, lat, lon, MAX_RADIUS_KM)
+            positions = members[need.modality]
+        else:
+            positions = list(_centres_in_box({need.modality}, location, MAX_RADIUS_KM))
+        ring = sorted(
+            (km, centre_id)
+            for centre_id, c_lat, c_lon in set(positions)
+            if radius < (km := haversine_km(lat, lon, c_lat, c_lon)) <= MAX_RADIUS_KM
+        )
+        batch, first = BEYOND_FIRST_BATCH, 0
+        while first < len(ring):
+            chunk = ring[first : first + batch]
+            ids = [centre_id for _km, centre_id in chunk]
+            if source is Source.CACHE:
+                entries = availability_cache.entries_read([(c, need.modality) for c in ids])
+            else:
+                entries = availability_cache.entries_build(ids, modalities={need.modality})
+            hits = [
+                km
+                for km, centre_id in chunk
+                if (entry := entries.get((centre_id, need.modality))) is not None
+                and _options_from_entry(entry, need, constraints, km, window, 1, today)
+            ]
+            if hits:
+                return min(hits)
+            first += batch
+            batch *= 2
+    except Exception as exc:  # the explanation must never break the answer it explains
+        logger.warning("looking for a slot farther failed: %r", exc)
+    return None
 
 
 # --- When availability was last refreshed (shown by /healthz) --------------------

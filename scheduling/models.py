@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -109,6 +111,11 @@ class Slot(models.Model):
     held_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # While held: the first slot of the run held with it (itself for the first one), so
+    # that releasing the run releases every slot of it and nothing else.
+    run_head = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -160,6 +167,7 @@ class BookingStatus(models.TextChoices):
 
 
 class Booking(models.Model):
+    # The first slot of the run the exam takes (see ``run``).
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
     procedure_code = models.CharField(max_length=80)
     booked_by = models.ForeignKey(
@@ -186,3 +194,35 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.pk} of slot {self.slot_id}"
+
+    @property
+    def run_slots(self) -> list[Slot]:
+        """Every slot the booking takes, in time order (one, or a run for a long exam)."""
+        slots = [link.slot for link in self.run.select_related("slot").order_by("slot__start")]
+        return slots or [self.slot]
+
+    @property
+    def end(self) -> datetime:
+        """When the exam ends: the end of the last slot of its run."""
+        return self.run_slots[-1].end
+
+
+class BookingSlot(models.Model):
+    """One slot a booking takes. An exam longer than its machine's slot takes several
+    consecutive ones; each has its row, and no slot has two active rows."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="run")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="booking_links")
+    # False once the booking is cancelled: the slot may be booked again.
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            # The last line of defence against a double booking of any slot of a run.
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(active=True), name="bookingslot_one_active_per_slot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"slot {self.slot_id} of booking {self.booking_id}"

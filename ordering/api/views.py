@@ -51,6 +51,7 @@ from ordering.services import (
     order_sign,
     order_slot_hold,
 )
+from scheduling.no_slot import NoSlotAction, NoSlotCause
 from scheduling.services.booking import SlotTakenError
 
 
@@ -150,14 +151,51 @@ class _Rating(serializers.Serializer[dict[str, Any]]):
     warnings = serializers.ListField(child=serializers.DictField())
 
 
+@extend_schema_serializer(component_name="NoSlotReason")
+class _NoSlot(serializers.Serializer[dict[str, Any]]):
+    cause = serializers.ChoiceField(
+        choices=[c.value for c in NoSlotCause],
+        help_text="no_machine: no machine performs the exam within radius_km; none_free: "
+        "none has a free slot (or run of slots) within horizon_days; patient: the "
+        "patient's constraints (excluded_by) rule every machine out; filters: the "
+        "search's filters do.",
+    )
+    message = serializers.CharField(help_text="Why, in the request's language.")
+    advice = serializers.ListField(
+        child=serializers.CharField(), help_text="What to do, one sentence per action."
+    )
+    actions = serializers.ListField(
+        child=serializers.ChoiceField(choices=[a.value for a in NoSlotAction])
+    )
+    excluded_by = serializers.ListField(child=serializers.CharField())
+    radius_km = serializers.FloatField()
+    horizon_days = serializers.IntegerField()
+    widen_to_km = serializers.IntegerField(
+        allow_null=True, help_text="A max_distance_km at which a free slot was found."
+    )
+    next_free = serializers.DateTimeField(allow_null=True)
+    centres = serializers.ListField(child=serializers.DictField())
+
+
 class _Option(serializers.Serializer[dict[str, Any]]):
     procedure_code = serializers.CharField()
     total = serializers.FloatField()
-    slot_id = serializers.IntegerField(allow_null=True)
+    slot_id = serializers.IntegerField(
+        allow_null=True, help_text="The first slot: what holds_create and orders_create take."
+    )
     start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(
+        allow_null=True, help_text="End of the exam: of the last slot of its run."
+    )
+    slot_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Every slot the exam takes, consecutive on one machine (one for an exam "
+        "that fits a slot).",
+    )
     centre_name = serializers.CharField(allow_blank=True)
     town = serializers.CharField(allow_blank=True)
     distance_km = serializers.FloatField(allow_null=True)
+    no_slot = _NoSlot(allow_null=True, help_text="Why there is no slot, when slot_id is null.")
 
 
 class _Consultation(serializers.Serializer[dict[str, Any]]):
@@ -182,16 +220,20 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
     outputs = consultation.outputs
     rows = []
     for ranked in options.ranking.options[:RECORDED_OPTIONS]:
-        slot = options.slots.get(ranked.slot.slot_id) if ranked.slot else None
+        slot = options.slot_for(ranked)
+        no_slot = None if slot else options.no_slot(ranked.rated.procedure_code)
         rows.append(
             {
                 "procedure_code": ranked.rated.procedure_code,
                 "total": ranked.total,
                 "slot_id": slot.slot_id if slot else None,
                 "start": slot.start if slot else None,
+                "end": slot.end if slot else None,
+                "slot_ids": list(slot.slot_ids) if slot else [],
                 "centre_name": slot.centre_name if slot else "",
                 "town": slot.town if slot else "",
                 "distance_km": slot.distance_km if slot else None,
+                "no_slot": no_slot.as_dict() if no_slot else None,
             }
         )
     return {
@@ -417,6 +459,10 @@ class HoldCreateApi(APIView):
     class OutputSerializer(serializers.Serializer[dict[str, Any]]):
         slot_id = serializers.IntegerField()
         held_until = serializers.DateTimeField()
+        slot_ids = serializers.ListField(
+            child=serializers.IntegerField(), help_text="Every slot held: the exam's run."
+        )
+        end = serializers.DateTimeField(allow_null=True, help_text="End of the held run.")
 
     @extend_schema(
         request=InputSerializer,
@@ -439,7 +485,12 @@ class HoldCreateApi(APIView):
             return _slot_taken(taken)
         except DjangoValidationError as error:
             raise _validation(error) from None
-        body = {"slot_id": hold.slot_id, "held_until": hold.held_until}
+        body = {
+            "slot_id": hold.slot_id,
+            "held_until": hold.held_until,
+            "slot_ids": list(hold.slot_ids),
+            "end": hold.end,
+        }
         return Response(self.OutputSerializer(body).data, status=201)
 
 
@@ -462,9 +513,12 @@ def _duplicate_order(duplicate: DuplicateOrderError) -> Response:
 
 
 def _slot_taken(taken: SlotTakenError) -> Response:
-    return Response(
-        {"error": {"code": "slot_taken", "message": " ".join(taken.messages)}}, status=409
-    )
+    alternatives = [
+        {"slot_id": a.slot_id, "start": a.start, "end": a.end, "slot_ids": list(a.slot_ids)}
+        for a in taken.alternatives
+    ]
+    body = {"code": "slot_taken", "message": " ".join(taken.messages), "alternatives": alternatives}
+    return Response({"error": body}, status=409)
 
 
 class _BookingCentreOut(serializers.Serializer[dict[str, Any]]):
@@ -486,6 +540,8 @@ class _OrderOut(serializers.Serializer[dict[str, Any]]):
     cancelled_at = serializers.DateTimeField(allow_null=True)
     slot_id = serializers.IntegerField(allow_null=True)
     slot_start = serializers.DateTimeField(allow_null=True)
+    slot_end = serializers.DateTimeField(allow_null=True)
+    slot_ids = serializers.ListField(child=serializers.IntegerField())
     rating_category = serializers.CharField(allow_blank=True)
     rating_score = serializers.IntegerField(allow_null=True)
     reference = serializers.CharField(help_text="The short reference the patient quotes.")
@@ -505,6 +561,7 @@ def _order_data(order: Order, request: Request) -> dict[str, Any]:
     rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
     slot = order.booking.slot if order.booking else None
     unbooked = order.booking_id is None and order.status == OrderStatus.SIGNED
+    run = order.booking.run_slots if order.booking else []
     return {
         "order_id": order.pk,
         "consultation_id": order.consultation_id,
@@ -514,6 +571,8 @@ def _order_data(order: Order, request: Request) -> dict[str, Any]:
         "cancelled_at": order.cancelled_at,
         "slot_id": slot.pk if slot else None,
         "slot_start": slot.start if slot else None,
+        "slot_end": run[-1].end if run else None,
+        "slot_ids": [s.pk for s in run],
         "rating_category": rating["category"] if rating else "",
         "rating_score": rating["score"] if rating else None,
         "reference": order_reference(order),

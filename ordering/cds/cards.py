@@ -247,15 +247,28 @@ def _slots_lines(outcome: DecisionOutcome, code: str) -> list[str]:
     for option in outcome.options.ranking.options:
         if option.slot is None or option.rated.procedure_code != code:
             continue
-        slot = outcome.options.slots.get(option.slot.slot_id)
+        slot = outcome.options.slot_for(option)
         if slot is None:
             continue
-        when = formats.date_format(slot.start, "DATETIME_FORMAT")
+        # An exam longer than one slot takes a run: its end says how long it lasts.
+        when = (
+            formats.date_format(slot.start, "DATETIME_FORMAT")
+            + "–"
+            + formats.time_format(slot.end, "TIME_FORMAT")
+        )
         where = f"{md_escape(slot.centre_name)}, {md_escape(slot.town)}"
         lines.append(f"- {when} — {where} ({slot.distance_km:.0f} km)")
         if len(lines) >= SLOTS_ON_CARD:
             break
     return lines
+
+
+def _no_slot_lines(outcome: DecisionOutcome, code: str) -> list[str]:
+    """Why there is no slot and what to do, as scheduling.no_slot words it."""
+    reason = outcome.options.no_slot(code)
+    if reason is None:
+        return [_("No free slot found nearby.")]
+    return [md_escape(reason.message()), *(f"- {md_escape(line)}" for line in reason.advice())]
 
 
 def _priors_lines(outcome: DecisionOutcome) -> list[str]:
@@ -422,7 +435,7 @@ def order_card(
     if shown_code:
         slot_lines = _slots_lines(outcome, str(shown_code))
         lines += ["", "**" + _("First free slots") + "**"]
-        lines += slot_lines or [_("No free slot found nearby.")]
+        lines += slot_lines or _no_slot_lines(outcome, str(shown_code))
     lines += ["", "**" + _("Prior exams") + "**", *_priors_lines(outcome)]
     indicator = _indicator(rating) if outcome.decision.guideline_applies else "info"
     card_id = str(uuid.uuid4())

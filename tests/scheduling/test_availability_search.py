@@ -118,12 +118,6 @@ def test_a_machine_limited_to_some_procedures_is_offered_only_for_them(territory
     assert "IRM 3 T" in _machines(available_options([brain], RENNES))
 
 
-def test_an_exam_longer_than_the_slots_finds_no_slot(territory) -> None:
-    long_exam = ProcedureNeed(code="MR-CARDIAC", modality="MR", duration_minutes=60)
-    result = available_options([long_exam], RENNES)
-    assert result.options == [] and result.procedures_without_options == ("MR-CARDIAC",)
-
-
 def test_a_held_slot_leaves_the_cache_once_the_hold_commits(
     territory, actors, django_capture_on_commit_callbacks
 ) -> None:
