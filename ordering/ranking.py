@@ -139,7 +139,7 @@ def _sort_key(option: RankedOption) -> tuple[int, int, int, float, str, float, i
     )
 
 
-def _avoidable_in_pregnancy(rated: RatedProcedure, ratings: list[RatedProcedure]) -> bool:
+def avoidable_in_pregnancy(rated: RatedProcedure, ratings: list[RatedProcedure]) -> bool:
     """An ionising exam with a non-ionising alternative worth a slot and rated at least
     as well: the guidance's "prefer a non-ionising exam" for a pregnant patient."""
     return rated.ionising and any(
@@ -162,7 +162,7 @@ def rank_options(
         by_procedure.setdefault(slot.procedure_code, []).append(slot)
     options: list[RankedOption] = []
     for rated in ratings:
-        deferred = pregnant and _avoidable_in_pregnancy(rated, ratings)
+        deferred = pregnant and avoidable_in_pregnancy(rated, ratings)
         candidates: list[SlotChoice | None] = list(by_procedure.get(rated.procedure_code, []))
         if not candidates:
             candidates = [None]

@@ -32,6 +32,7 @@ from ordering.cds.cards import (
     message_card,
     options_url,
     order_card,
+    referral_card,
     system_action,
 )
 from ordering.cds.hook_input import (
@@ -194,7 +195,9 @@ class ServiceApi(_CdsApi):
                     )
                 )
                 continue
-            plan, action = self._rate(request, service_id, body, order, checked)
+            plan, action, referral = self._rate(request, service_id, body, order, checked)
+            if referral is not None:
+                cards.append(referral)
             cards.append(plan.card)
             actions.append(action)
         if location_problem:
@@ -219,7 +222,7 @@ class ServiceApi(_CdsApi):
         body: dict[str, Any],
         order: DraftOrder,
         checked: DecisionInput,
-    ) -> tuple[CardPlan, dict[str, Any]]:
+    ) -> tuple[CardPlan, dict[str, Any], dict[str, Any] | None]:
         verified = request.auth
         assert isinstance(verified, VerifiedClient)
         outcome = decision_make(
@@ -229,12 +232,13 @@ class ServiceApi(_CdsApi):
             filters=OptionFilters(),
             request=request,
         )
+        link = options_url(request, outcome.consultation.pk)
         plan, rating = order_card(
             outcome=outcome,
             order_resource=order.resource,
             procedure=order.procedure,
             exam_text=order.exam_text,
-            options_url=options_url(request, outcome.consultation.pk),
+            options_url=link,
         )
         CdsCard.objects.create(
             id=plan.card["uuid"],
@@ -247,7 +251,7 @@ class ServiceApi(_CdsApi):
             procedure_code=order.procedure.code if order.procedure else "",
             suggestions=plan.suggestions,
         )
-        return plan, system_action(order.resource, rating, outcome)
+        return plan, system_action(order.resource, rating, outcome), referral_card(outcome, link)
 
 
 def _patient_missing_reason(prefetch: dict[str, Any], fhir: FhirAccess | FhirRefused | None) -> str:
