@@ -531,6 +531,7 @@ def referral_card(outcome: DecisionOutcome, options_url: str) -> dict[str, Any] 
             "detail": md_escape(referral.message),
             "indicator": "critical",
             "source": _source(outcome, rating),
+            "overrideReasons": override_reasons(),
             "links": [
                 {
                     "label": str(_("Options, centres and slots")),

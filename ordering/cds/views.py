@@ -240,18 +240,24 @@ class ServiceApi(_CdsApi):
             exam_text=order.exam_text,
             options_url=link,
         )
-        CdsCard.objects.create(
-            id=plan.card["uuid"],
-            consultation=outcome.consultation,
-            client=verified.client,
-            service_id=service_id,
-            hook_instance=str(body["hookInstance"])[:100],
-            service_request_id=order.id[:100],
-            ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
-            procedure_code=order.procedure.code if order.procedure else "",
-            suggestions=plan.suggestions,
-        )
-        return plan, system_action(order.resource, rating, outcome), referral_card(outcome, link)
+        referral = referral_card(outcome, link)
+        # Both cards are kept, so that an EHR's feedback on either (an overridden
+        # referral above all) is recorded against the decision.
+        for card, suggestions in ((plan.card, plan.suggestions), (referral, {})):
+            if card is None:
+                continue
+            CdsCard.objects.create(
+                id=card["uuid"],
+                consultation=outcome.consultation,
+                client=verified.client,
+                service_id=service_id,
+                hook_instance=str(body["hookInstance"])[:100],
+                service_request_id=order.id[:100],
+                ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
+                procedure_code=order.procedure.code if order.procedure else "",
+                suggestions=suggestions,
+            )
+        return plan, system_action(order.resource, rating, outcome), referral
 
 
 def _patient_missing_reason(prefetch: dict[str, Any], fhir: FhirAccess | FhirRefused | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.test import Client
 
+from ordering.models import CdsCard, DecisionFeedback
 from tests.ehr.conftest import Ehr
 from tests.ehr.test_cds_hooks import (
     extension,
@@ -128,3 +129,18 @@ def test_cds_hooks_answers_a_critical_card_sending_the_patient_to_the_emergency_
     assert referral["links"][0]["url"] == rated["links"][0]["url"]
     # The order itself stands in pregnancy: indicated, with the justification warning.
     assert "(8/9)" in rated["summary"] and rated["indicator"] == "warning"
+    # Overriding the referral is feedback on the same decision.
+    feedback = {
+        "feedback": [
+            {
+                "card": referral["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": referral["overrideReasons"][0]},
+                "outcomeTimestamp": "2026-06-01T10:00:00Z",
+            }
+        ]
+    }
+    answered = ehr.post(client, "/cds-services/imaging-order-sign/feedback", feedback)
+    assert answered.status_code == 200, answered.content
+    stored = DecisionFeedback.objects.get()
+    assert stored.consultation_id == CdsCard.objects.get(pk=rated["uuid"]).consultation_id
