@@ -398,6 +398,26 @@ def _winning_rule(
     return None
 
 
+def _pregnancy_warning(rule: CompiledRule) -> Finding:
+    if any(c.key == "pregnancy" for c in rule.conditions):
+        return Finding(
+            "ionising-in-pregnancy",
+            "Examen irradiant chez une femme enceinte : la recommandation l'admet pendant "
+            "la grossesse ; dose aussi basse que possible, à discuter avec le radiologue.",
+            "Ionising exam in pregnancy: the guidance allows it in pregnancy; keep the dose "
+            "as low as possible and discuss it with the radiologist.",
+        )
+    return Finding(
+        "ionising-in-pregnancy",
+        "Examen irradiant chez une femme enceinte : à justifier (bénéfice attendu pour la "
+        "mère), dose aussi basse que possible, avis du radiologue ; préférer un examen non "
+        "irradiant quand il répond à la question.",
+        "Ionising exam in pregnancy: justify it (expected benefit for the mother), keep the "
+        "dose as low as possible and ask the radiologist's opinion; prefer a non-ionising "
+        "exam when it answers the question.",
+    )
+
+
 def _safety_checks(
     rule: CompiledRule, procedure: ProcedureInfo, context: PatientContext
 ) -> tuple[str, list[Finding], list[Finding]]:
@@ -414,25 +434,12 @@ def _safety_checks(
                 "MRI-unsafe implant or device.",
             )
         )
-    if procedure.is_ionising and context.pregnancy == "yes":
-        if any(c.key == "pregnancy" for c in rule.conditions):
-            warnings.append(
-                Finding(
-                    "ionising-in-pregnancy",
-                    "Examen irradiant chez une femme enceinte : la règle l'admet, "
-                    "réduire la dose et protéger.",
-                    "Ionising exam in pregnancy: the rule allows it; minimise dose and shield.",
-                )
-            )
-        else:
-            category = Category.CONTRAINDICATED
-            contraindications.append(
-                Finding(
-                    "ionising-in-pregnancy",
-                    "Examen irradiant chez une femme enceinte.",
-                    "Ionising exam in a pregnant patient.",
-                )
-            )
+    # An ionising exam is not forbidden in pregnancy: it must be justified and done at the
+    # lowest dose. Only a rule written for pregnancy (from a source that says so) may make
+    # it contraindicated; otherwise the rule's category stands.
+    pregnant = procedure.is_ionising and context.pregnancy == "yes"
+    if pregnant and category != Category.CONTRAINDICATED:
+        warnings.append(_pregnancy_warning(rule))
     low_egfr = context.egfr is not None and context.egfr < EGFR_CONTRAST_THRESHOLD
     if procedure.contrast == Contrast.IODINATED and low_egfr:
         warnings.append(
@@ -505,9 +512,12 @@ def _rate(rule: CompiledRule, context: PatientContext) -> Rating:
     )
 
 
-def _order(rating: Rating) -> tuple[int, int, int, str]:
+def _order(rating: Rating, pregnant: bool) -> tuple[int, int, int, int, str]:
     return (
         -rating.score,
+        # In pregnancy a non-ionising exam of at least as good a category comes first,
+        # whatever the intention the rule gives it (FORMAT.md, safety checks).
+        1 if pregnant and rating.procedure.is_ionising else 0,
         0 if rating.intention == Intention.FIRST_LINE else 1,
         rating.procedure.dose_class,
         rating.procedure.code,
@@ -517,7 +527,8 @@ def _order(rating: Rating) -> tuple[int, int, int, str]:
 def evaluate(indication_code: str, context: PatientContext, rules: CompiledRuleSet) -> Decision:
     """Rate every candidate procedure of the indication for this patient.
 
-    Ratings come best first (score, then first-line, then lower dose). An
+    Ratings come best first (score, then, in pregnancy, non-ionising before ionising,
+    then first-line, then lower dose). An
     indication with no rule, or with no rule matching this patient, is an explicit
     "no guideline applies" decision, never an empty success."""
     entry = rules.entries.get(indication_code)
@@ -546,5 +557,7 @@ def evaluate(indication_code: str, context: PatientContext, rules: CompiledRuleS
         indication_code=indication_code,
         rule_set_version=rules.version,
         status="rated",
-        ratings=tuple(sorted(ratings, key=_order)),
+        ratings=tuple(
+            sorted(ratings, key=lambda r: _order(r, pregnant=context.pregnancy == "yes"))
+        ),
     )

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from guidelines.engine import Decision, Rating, evaluate, published_rule_set_compiled
@@ -26,11 +27,15 @@ from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
     RankedOption,
     Ranking,
-    RatedProcedure,
     SlotChoice,
     rank_options,
 )
-from ordering.record import ConsultationRecord, patient_context, rating_offerable
+from ordering.record import (
+    ConsultationRecord,
+    patient_context,
+    rated_procedure,
+    rating_offerable,
+)
 from ordering.weights import weights_published
 from scheduling.availability import (
     AvailabilityResult,
@@ -64,6 +69,33 @@ class OptionFilters:
         }
 
 
+EMERGENCY_DEPARTMENT = "emergency_department"
+URGENT = "urgent"
+
+
+@dataclass(frozen=True)
+class Referral:
+    """Where to send the patient when the decision cannot be booked here: an urgent
+    exam with no slot offered for any exam worth one."""
+
+    kind: str
+    procedure_code: str  # the urgent exam nothing could be booked for
+
+    @property
+    def message(self) -> str:
+        return _(
+            "Urgent exam and no slot can be booked for it: send the patient to the "
+            "emergency department."
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "procedure_code": self.procedure_code,
+            "message": str(self.message),
+        }
+
+
 @dataclass(frozen=True)
 class Options:
     availability: AvailabilityResult | None  # None: nothing was worth a slot search
@@ -71,6 +103,8 @@ class Options:
     # By (procedure code, first slot id): one start slot takes a longer run for a
     # longer exam, so the same slot may be two different options.
     slots: dict[tuple[str, int], SlotOption] = field(default_factory=dict)
+    # Set when the patient must go to the emergency department (see `referral_needed`).
+    referral: Referral | None = None
 
     def slot_for(self, option: RankedOption) -> SlotOption | None:
         """The free slot (and run) behind a ranked option; None for an exam with no slot."""
@@ -83,6 +117,40 @@ class Options:
         if self.availability is None:
             return None
         return self.availability.no_slot.get(procedure_code)
+
+
+def _urgent(rating: dict[str, Any]) -> bool:
+    return rating.get("priority") == URGENT
+
+
+def referral_needed(record: ConsultationRecord, ranking: Ranking) -> Referral | None:
+    """The one rule for "send to the emergency department", read by the page, the REST
+    API and CDS Hooks: the best exam worth a slot is urgent (its rule says so, a red flag
+    having chosen that rule) and no slot is offered for any exam worth one, whether
+    nothing is free within the horizon or under these filters, or no machine performs
+    it. When no exam is worth a slot at all, the answer is "no imaging indicated",
+    never a referral."""
+    bookable = record.bookable()
+    if not bookable:
+        return None
+    best = bookable[0]
+    urgent = best if _urgent(best) else None
+    if urgent is None:
+        # A red flag may make an exam urgent that is not the best rated one.
+        urgent = next(
+            (
+                r
+                for r in bookable
+                if _urgent(r)
+                and any(str(c).startswith("red_flags_any") for c in r["matched_conditions"])
+            ),
+            None,
+        )
+    if urgent is None:
+        return None
+    if any(option.slot is not None and not option.blocked for option in ranking.options):
+        return None
+    return Referral(EMERGENCY_DEPARTMENT, str(urgent["procedure_code"]))
 
 
 @dataclass(frozen=True)
@@ -180,19 +248,12 @@ def consultation_options(
     """Free slots and the ranking for a recorded decision, under these filters."""
     record = ConsultationRecord(consultation)
     weights = weights_published()
-    rated = [
-        RatedProcedure(
-            procedure_code=r["procedure_code"],
-            category=r["category"],
-            score=r["score"],
-            dose_class=r["dose_class"],
-            redundant=r["redundancy"] is not None,
-        )
-        for r in record.ratings
-    ]
+    rated = [rated_procedure(r) for r in record.ratings]
+    pregnant = record.pregnant
     needs = _needs(record)
     if record.no_imaging_indicated or not needs:
-        return Options(None, rank_options(ratings=rated, slots=[], weights=weights))
+        ranking = rank_options(ratings=rated, slots=[], weights=weights, pregnant=pregnant)
+        return Options(None, ranking, referral=referral_needed(record, ranking))
     commune = commune_lookup(postcode=record.patient["postcode"])
     location = PatientLocation(
         latitude=commune.latitude if commune else 0.0,
@@ -229,8 +290,13 @@ def consultation_options(
         )
         for o in slots
     ]
-    ranking = rank_options(ratings=rated, slots=choices, weights=weights)
-    return Options(availability, ranking, {(o.procedure_code, o.slot_id): o for o in slots})
+    ranking = rank_options(ratings=rated, slots=choices, weights=weights, pregnant=pregnant)
+    return Options(
+        availability,
+        ranking,
+        {(o.procedure_code, o.slot_id): o for o in slots},
+        referral=referral_needed(record, ranking),
+    )
 
 
 @sensitive_variables("patient")
@@ -311,6 +377,12 @@ def decision_make(
         }
         for o in options.ranking.options[:RECORDED_OPTIONS]
     ]
+    if options.referral is not None:
+        # Kept as decided (the page may re-rank under other filters): part of the audit.
+        consultation.outputs["referral"] = {
+            "kind": options.referral.kind,
+            "procedure_code": options.referral.procedure_code,
+        }
     with transaction.atomic():
         consultation.save()
         priors_audit(priors, patient_ref=patient.reference, user=prescriber, request=request)

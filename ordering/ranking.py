@@ -61,6 +61,7 @@ class RatedProcedure:
     score: int  # 1..9
     dose_class: int  # 0..4
     redundant: bool = False
+    ionising: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class RankedOption:
     slot: SlotChoice | None  # None: no free slot found for this exam
     total: float
     terms: dict[str, float] = field(default_factory=dict)
+    # Pregnancy: an ionising exam placed after a non-ionising one at least as well rated.
+    after_non_ionising: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -121,16 +124,29 @@ def _terms(rated: RatedProcedure, slot: SlotChoice | None, w: Weights) -> dict[s
     return terms
 
 
-def _sort_key(option: RankedOption) -> tuple[int, int, float, str, float, int]:
+def _sort_key(option: RankedOption) -> tuple[int, int, int, float, str, float, int]:
     # Blocked (contraindicated) options always come last, then options with no slot;
-    # within a group, the higher score first; ties broken deterministically.
+    # within a group, an ionising exam a pregnant patient can avoid comes after the
+    # non-ionising alternative, then the higher score first; ties broken deterministically.
     return (
         1 if option.blocked else 0,
         1 if option.slot is None else 0,
+        1 if option.after_non_ionising else 0,
         -option.total,
         option.rated.procedure_code,
         option.slot.start.timestamp() if option.slot else 0.0,
         option.slot.slot_id if option.slot else 0,
+    )
+
+
+def avoidable_in_pregnancy(rated: RatedProcedure, ratings: list[RatedProcedure]) -> bool:
+    """An ionising exam with a non-ionising alternative worth a slot and rated at least
+    as well: the guidance's "prefer a non-ionising exam" for a pregnant patient."""
+    return rated.ionising and any(
+        not other.ionising
+        and not not_appropriate(other.category, other.score)
+        and other.score >= rated.score
+        for other in ratings
     )
 
 
@@ -139,12 +155,14 @@ def rank_options(
     ratings: list[RatedProcedure],
     slots: list[SlotChoice],
     weights: Weights,
+    pregnant: bool = False,
 ) -> Ranking:
     by_procedure: dict[str, list[SlotChoice]] = {}
     for slot in slots:
         by_procedure.setdefault(slot.procedure_code, []).append(slot)
     options: list[RankedOption] = []
     for rated in ratings:
+        deferred = pregnant and avoidable_in_pregnancy(rated, ratings)
         candidates: list[SlotChoice | None] = list(by_procedure.get(rated.procedure_code, []))
         if not candidates:
             candidates = [None]
@@ -156,6 +174,7 @@ def rank_options(
                     slot=candidate,
                     total=round(sum(terms.values()), 3),
                     terms={k: round(v, 3) for k, v in terms.items()},
+                    after_non_ionising=deferred,
                 )
             )
     options.sort(key=_sort_key)

@@ -11,14 +11,16 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from guidelines.context import PatientContext, PriorExamFact
+from guidelines.models import Priority
 from guidelines.selectors import indication_red_flags
 from imaging_cds.vocab import IONISING_MODALITIES
 from ordering.models import Consultation
-from ordering.ranking import not_appropriate
+from ordering.ranking import RatedProcedure, not_appropriate
 from scheduling.availability import OpenBore, PatientConstraints
 
 PAEDIATRIC_AGE = 18
@@ -37,9 +39,35 @@ def localised(source: Any, key: str) -> str:
     return str(source[name] if isinstance(source, Mapping) else getattr(source, name))
 
 
+def priority_label(code: str, language: str | None = None) -> str:
+    """The words for a rule's priority (urgent, within a week, within weeks), in the
+    answer's language or the one asked: the page, the REST API and the CDS card all say
+    it with guidelines.models.Priority's labels, never words of their own."""
+    try:
+        label = Priority(code).label
+    except ValueError:
+        return code
+    if language is None:
+        return str(label)
+    with translation.override(language):
+        return str(label)
+
+
 def rating_offerable(rating: Mapping[str, Any]) -> bool:
     """An exam worth a slot: neither contraindicated nor "usually not appropriate"."""
     return not not_appropriate(str(rating["category"]), int(rating["score"]))
+
+
+def rated_procedure(rating: Mapping[str, Any]) -> RatedProcedure:
+    """What ranking needs of a recorded rating."""
+    return RatedProcedure(
+        procedure_code=str(rating["procedure_code"]),
+        category=str(rating["category"]),
+        score=int(rating["score"]),
+        dose_class=int(rating["dose_class"]),
+        redundant=rating.get("redundancy") is not None,
+        ionising=rating.get("modality") in IONISING_MODALITIES,
+    )
 
 
 def patient_context(
@@ -76,6 +104,10 @@ class ConsultationRecord:
     def patient(self) -> dict[str, Any]:
         patient: dict[str, Any] = self.consultation.inputs.get("patient", {})
         return patient
+
+    @property
+    def pregnant(self) -> bool:
+        return self.patient.get("pregnancy") == "yes"
 
     @property
     def ratings(self) -> list[dict[str, Any]]:

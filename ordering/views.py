@@ -245,6 +245,7 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
         "groups": groups,
         "availability": options.availability,
         "weights_version": options.ranking.weights_version,
+        "referral": options.referral,
     }
 
 

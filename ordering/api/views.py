@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
-from guidelines.models import Indication, Procedure
+from guidelines.models import Indication, Intention, Priority, Procedure
 from guidelines.resolve import resolve
 from ordering.api.errors import error_responses
 from ordering.api.pagination import PAGE_PARAMETERS, BoundedLimitOffsetPagination
@@ -32,6 +32,7 @@ from ordering.contract import (
     identity_traits_validate,
 )
 from ordering.decision import (
+    EMERGENCY_DEPARTMENT,
     RECORDED_OPTIONS,
     OptionFilters,
     Options,
@@ -41,7 +42,7 @@ from ordering.decision import (
 from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order, OrderStatus
 from ordering.order_sheet import order_reference
 from ordering.order_views import booking_url
-from ordering.record import ConsultationRecord
+from ordering.record import ConsultationRecord, priority_label
 from ordering.selectors import consultation_get, consultation_read, order_get, order_read
 from ordering.services import (
     DecisionChangedError,
@@ -142,6 +143,14 @@ class _Rating(serializers.Serializer[dict[str, Any]]):
     category = serializers.CharField()
     score = serializers.IntegerField()
     evidence = serializers.CharField()
+    intention = serializers.ChoiceField(choices=Intention.choices)
+    priority = serializers.ChoiceField(
+        choices=Priority.choices,
+        help_text="How soon the rule says the exam should be done: urgent, within_week or "
+        "within_weeks (the French guide's délais).",
+    )
+    priority_label_fr = serializers.CharField(help_text="The priority in French words.")
+    priority_label_en = serializers.CharField(help_text="The priority in English words.")
     dose_class = serializers.IntegerField()
     rationale_fr = serializers.CharField()
     rationale_en = serializers.CharField()
@@ -198,6 +207,15 @@ class _Option(serializers.Serializer[dict[str, Any]]):
     no_slot = _NoSlot(allow_null=True, help_text="Why there is no slot, when slot_id is null.")
 
 
+@extend_schema_serializer(component_name="Referral")
+class _Referral(serializers.Serializer[dict[str, Any]]):
+    kind = serializers.ChoiceField(choices=[EMERGENCY_DEPARTMENT])
+    procedure_code = serializers.CharField(
+        help_text="The urgent exam for which no slot could be offered."
+    )
+    message = serializers.CharField(help_text="What to do, in the answer's language.")
+
+
 class _Consultation(serializers.Serializer[dict[str, Any]]):
     consultation_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
@@ -208,12 +226,27 @@ class _Consultation(serializers.Serializer[dict[str, Any]]):
     ratings = _Rating(many=True)
     priors = serializers.DictField()
     options = _Option(many=True)
+    referral = _Referral(
+        required=False,
+        help_text="Present when the patient must be sent to the emergency department: the "
+        "best exam is urgent and no slot can be offered for any exam worth one (under "
+        "the filters of this answer).",
+    )
     understanding = serializers.DictField(
         required=False,
         help_text="What was read from indication_text: suggestions with their confidence, "
         "red flags and risk facts stated present or absent, age, sex, duration, side, "
         "unused words. Absent when no text was given.",
     )
+
+
+def _rating_data(rating: dict[str, Any]) -> dict[str, Any]:
+    code = str(rating.get("priority", ""))
+    return {
+        **rating,
+        "priority_label_fr": priority_label(code, "fr"),
+        "priority_label_en": priority_label(code, "en"),
+    }
 
 
 def _consultation_data(consultation: Consultation, options: Options) -> dict[str, Any]:
@@ -243,9 +276,10 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
         "status": outputs.get("status", ""),
         "rule_set_version": consultation.rule_set_version,
         "no_imaging_indicated": bool(outputs.get("no_imaging_indicated")),
-        "ratings": outputs.get("ratings", []),
+        "ratings": [_rating_data(r) for r in outputs.get("ratings", [])],
         "priors": outputs.get("priors", {}),
         "options": rows,
+        **({"referral": options.referral.as_dict()} if options.referral else {}),
         **(
             {"understanding": consultation.inputs["understanding"]}
             if "understanding" in consultation.inputs

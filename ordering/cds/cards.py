@@ -22,8 +22,14 @@ from django.utils.translation import ngettext
 
 from guidelines.models import Category, Procedure
 from ordering.decision import DecisionOutcome
-from ordering.ranking import not_appropriate
-from ordering.record import ConsultationRecord, localised, rating_offerable
+from ordering.ranking import avoidable_in_pregnancy, not_appropriate
+from ordering.record import (
+    ConsultationRecord,
+    localised,
+    priority_label,
+    rated_procedure,
+    rating_offerable,
+)
 
 PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 # The Argonaut "CDS Hooks for PAMA" guide's extensions on ServiceRequest
@@ -104,6 +110,7 @@ class OrderRating:
     category: str = ""  # ours; "" when no rule applies
     score: int | None = None
     auc_url: str = ""  # the published guideline the rating applied, when it has a URL
+    priority: str = ""  # the rule's: urgent, within_week, within_weeks; "" when no rule
 
 
 def pama_code(category: str, score: int | None) -> str:
@@ -181,6 +188,19 @@ def rating_extensions(
     if rating.score is not None:
         extensions.append(
             {"url": extension_url("appropriateness-score"), "valueInteger": rating.score}
+        )
+    if rating.priority:
+        # The Argonaut PAMA guide has no extension for how soon: ours, beside the rating.
+        # ServiceRequest.priority is the orderer's own field, never overwritten.
+        extensions.append(
+            {
+                "url": extension_url("recommended-priority"),
+                "valueCoding": {
+                    "system": code_system_url("priority"),
+                    "code": rating.priority,
+                    "display": priority_label(rating.priority),
+                },
+            }
         )
     extensions.append(
         {"url": extension_url("consultation-id"), "valueUri": f"urn:uuid:{consultation_id}"}
@@ -303,6 +323,7 @@ def _rating_lines(rating: dict[str, Any]) -> list[str]:
     }
     lines = [
         f"**{label}** — {Category(rating['category']).label} {scored}",
+        _("Priority: %(priority)s") % {"priority": priority_label(str(rating["priority"]))},
         "",
         md_escape(localised(rating, "rationale")),
     ]
@@ -393,7 +414,11 @@ def order_card(
         and best is not None
         and (procedure is None or best["procedure_code"] != procedure.code)
         and ordered_is_poor
-        and (rating is None or best["score"] > rating["score"])
+        and (
+            rating is None
+            or best["score"] > rating["score"]
+            or _spares_the_fetus(record, rating, best)
+        )
     ):
         suggestion_id = str(uuid.uuid4())
         suggestions[suggestion_id] = best["procedure_code"]
@@ -413,6 +438,7 @@ def order_card(
             best["category"],
             best["score"],
             _auc_url(best),
+            str(best.get("priority") or ""),
         )
         replaced = _with_extensions(
             replaced, rating_extensions(better, consultation.pk, consultation.rule_set_version)
@@ -430,7 +456,8 @@ def order_card(
             }
         )
         lines += ["", _("**Indicated instead:** %(exam)s") % {"exam": md_escape(_label(best))}]
-        lines += _rating_lines(best)[2:3]
+        best_lines = _rating_lines(best)
+        lines += [best_lines[1], best_lines[3]]  # its priority and rationale
     shown_code = procedure.code if procedure and rating else (best or {}).get("procedure_code")
     if shown_code:
         slot_lines = _slots_lines(outcome, str(shown_code))
@@ -460,8 +487,19 @@ def order_card(
         rating["category"] if rating else "",
         score,
         _auc_url(rating) if rating else "",
+        str(rating.get("priority") or "") if rating else "",
     )
     return CardPlan(_clean(card), suggestions), order_rating
+
+
+def _spares_the_fetus(
+    record: ConsultationRecord, rating: dict[str, Any], best: dict[str, Any]
+) -> bool:
+    """Pregnancy: the ordered exam is ionising and the best one is a non-ionising exam
+    rated at least as well (the ranking's rule), so it is worth suggesting instead."""
+    return record.pregnant and avoidable_in_pregnancy(
+        rated_procedure(rating), [rated_procedure(best)]
+    )
 
 
 def _auc_url(rating: dict[str, Any]) -> str:
@@ -483,6 +521,37 @@ def system_action(
             "type": "update",
             "description": _("Appropriateness rating: %(code)s") % {"code": rating.pama_code},
             "resource": resource,
+        }
+    )
+
+
+def referral_card(outcome: DecisionOutcome, options_url: str) -> dict[str, Any] | None:
+    """The decision's "send to the emergency department" (ordering.decision.referral_needed)
+    as its own critical card, so that no EHR shows it below a slot list."""
+    referral = outcome.options.referral
+    if referral is None:
+        return None
+    record = ConsultationRecord(outcome.consultation)
+    rating = record.rating(referral.procedure_code)
+    exam = plain_text(_label(rating)) if rating else referral.procedure_code
+    summary = _("Urgent: no slot for %(exam)s — send the patient to the emergency department") % {
+        "exam": exam
+    }
+    return _clean(
+        {
+            "uuid": str(uuid.uuid4()),
+            "summary": _summary(str(summary)),
+            "detail": md_escape(referral.message),
+            "indicator": "critical",
+            "source": _source(outcome, rating),
+            "overrideReasons": override_reasons(),
+            "links": [
+                {
+                    "label": str(_("Options, centres and slots")),
+                    "url": options_url,
+                    "type": "absolute",
+                }
+            ],
         }
     )
 

@@ -32,6 +32,7 @@ from ordering.cds.cards import (
     message_card,
     options_url,
     order_card,
+    referral_card,
     system_action,
 )
 from ordering.cds.hook_input import (
@@ -194,7 +195,9 @@ class ServiceApi(_CdsApi):
                     )
                 )
                 continue
-            plan, action = self._rate(request, service_id, body, order, checked)
+            plan, action, referral = self._rate(request, service_id, body, order, checked)
+            if referral is not None:
+                cards.append(referral)
             cards.append(plan.card)
             actions.append(action)
         if location_problem:
@@ -219,7 +222,7 @@ class ServiceApi(_CdsApi):
         body: dict[str, Any],
         order: DraftOrder,
         checked: DecisionInput,
-    ) -> tuple[CardPlan, dict[str, Any]]:
+    ) -> tuple[CardPlan, dict[str, Any], dict[str, Any] | None]:
         verified = request.auth
         assert isinstance(verified, VerifiedClient)
         outcome = decision_make(
@@ -229,25 +232,32 @@ class ServiceApi(_CdsApi):
             filters=OptionFilters(),
             request=request,
         )
+        link = options_url(request, outcome.consultation.pk)
         plan, rating = order_card(
             outcome=outcome,
             order_resource=order.resource,
             procedure=order.procedure,
             exam_text=order.exam_text,
-            options_url=options_url(request, outcome.consultation.pk),
+            options_url=link,
         )
-        CdsCard.objects.create(
-            id=plan.card["uuid"],
-            consultation=outcome.consultation,
-            client=verified.client,
-            service_id=service_id,
-            hook_instance=str(body["hookInstance"])[:100],
-            service_request_id=order.id[:100],
-            ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
-            procedure_code=order.procedure.code if order.procedure else "",
-            suggestions=plan.suggestions,
-        )
-        return plan, system_action(order.resource, rating, outcome)
+        referral = referral_card(outcome, link)
+        # Both cards are kept, so that an EHR's feedback on either (an overridden
+        # referral above all) is recorded against the decision.
+        for card, suggestions in ((plan.card, plan.suggestions), (referral, {})):
+            if card is None:
+                continue
+            CdsCard.objects.create(
+                id=card["uuid"],
+                consultation=outcome.consultation,
+                client=verified.client,
+                service_id=service_id,
+                hook_instance=str(body["hookInstance"])[:100],
+                service_request_id=order.id[:100],
+                ehr_user_id=str((body.get("context") or {}).get("userId") or "")[:200],
+                procedure_code=order.procedure.code if order.procedure else "",
+                suggestions=suggestions,
+            )
+        return plan, system_action(order.resource, rating, outcome), referral
 
 
 def _patient_missing_reason(prefetch: dict[str, Any], fhir: FhirAccess | FhirRefused | None) -> str:

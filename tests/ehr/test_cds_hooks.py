@@ -219,12 +219,10 @@ def test_the_rating_reader_reads_both_spellings_of_no_rule() -> None:
 def test_a_contraindicated_exam_gets_a_critical_card_suggesting_the_indicated_one(
     client: Client, ehr: Ehr, world: FlowPacs
 ) -> None:
-    pregnant = observation(
-        "82810-3",
-        valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA15173-0"}]},
-    )
-    draft = order("mg-breast", breast_lump())
-    body = hook_body("order-sign", draft, pre=prefetch(patient(), pregnant))
+    # The order's words say the patient has an MRI-unsafe pacemaker: MRI is contraindicated.
+    reason = {"text": "troubles cognitifs récents chez un patient porteur d'un pacemaker"}
+    draft = order("mr-brain", reason)
+    body = hook_body("order-sign", draft, pre=prefetch(patient(born="1950-05-02")))
     response = ehr.hook(client, "imaging-order-sign", body)
     assert response.status_code == 200, response.content
     answer = response.json()
@@ -236,10 +234,37 @@ def test_a_contraindicated_exam_gets_a_critical_card_suggesting_the_indicated_on
     [action] = suggestion["actions"]
     assert action["type"] == "update"
     assert action["resource"]["id"] == "sr1"
-    assert action["resource"]["code"]["coding"][0]["code"] == "us-breast"
+    assert action["resource"]["code"]["coding"][0]["code"] == "ct-head"
     assert pama_code_read(extension(action["resource"], RATING)) == "appropriate"
     [system] = answer["systemActions"]
     assert pama_code_read(extension(system["resource"], RATING)) == "not-appropriate"
+    consultation = CdsCard.objects.get(pk=card["uuid"]).consultation
+    assert consultation.inputs["patient"]["mri_unsafe_implant"] is True
+
+
+def test_an_ionising_exam_in_pregnancy_is_a_warning_suggesting_the_non_ionising_one(
+    client: Client, ehr: Ehr, world: FlowPacs
+) -> None:
+    pregnant = observation(
+        "82810-3",
+        valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA15173-0"}]},
+    )
+    draft = order("mg-breast", breast_lump())
+    body = hook_body("order-sign", draft, pre=prefetch(patient(), pregnant))
+    response = ehr.hook(client, "imaging-order-sign", body)
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    no_empty_values(answer)
+    [card] = answer["cards"]
+    # Not contraindicated: the rule's category stands, with the justification warning.
+    assert card["indicator"] == "warning"
+    assert "(8/9)" in card["summary"]
+    assert "radiolog" in card["detail"]
+    [suggestion] = card["suggestions"]
+    [action] = suggestion["actions"]
+    assert action["resource"]["code"]["coding"][0]["code"] == "us-breast"
+    [system] = answer["systemActions"]
+    assert pama_code_read(extension(system["resource"], RATING)) == "appropriate"
     consultation = CdsCard.objects.get(pk=card["uuid"]).consultation
     assert consultation.inputs["patient"]["pregnancy"] == "yes"
 

@@ -104,16 +104,54 @@ def test_an_mri_is_contraindicated_with_an_mri_unsafe_implant_whatever_the_rule_
     assert [f.code for f in rating.contraindications] == ["mri-unsafe-implant"]
 
 
-def test_an_ionising_exam_in_pregnancy_is_contraindicated_unless_the_rule_speaks_of_pregnancy():
+def test_an_ionising_exam_in_pregnancy_keeps_its_category_with_a_warning_asking_for_justification():
     plain = rule_set(rule("ct-head", "indicated"))
-    assert category_of(plain, patient(sex="F", pregnancy="yes")) == "contraindicated"
-    assert category_of(plain, patient(sex="F", pregnancy="unknown")) == "indicated"
+    rating = evaluate("headache", patient(sex="F", pregnancy="yes"), plain).ratings[0]
+    assert rating.category == "indicated" and rating.contraindications == ()
+    assert [w.code for w in rating.warnings] == ["ionising-in-pregnancy"]
+    assert "justify" in rating.warnings[0].reason_en
+    assert "radiologue" in rating.warnings[0].reason_fr
+    unknown = evaluate("headache", patient(sex="F", pregnancy="unknown"), plain).ratings[0]
+    assert unknown.category == "indicated" and unknown.warnings == ()
+    mri = rule_set(rule("mr-brain", "indicated"))
+    assert category_of(mri, patient(pregnancy="yes"), "mr-brain") == "indicated"
+    assert evaluate("headache", patient(pregnancy="yes"), mri).ratings[0].warnings == ()
+
+
+def test_an_explicit_pregnancy_rule_says_the_guidance_allows_the_exam_in_pregnancy():
     explicit = rule_set(rule("ct-head", "indicated", pregnancy=["yes"]))
     rating = evaluate("headache", patient(sex="F", pregnancy="yes"), explicit).ratings[0]
     assert rating.category == "indicated"
     assert [w.code for w in rating.warnings] == ["ionising-in-pregnancy"]
-    mri = rule_set(rule("mr-brain", "indicated"))
-    assert category_of(mri, patient(pregnancy="yes"), "mr-brain") == "indicated"
+    assert "allows it in pregnancy" in rating.warnings[0].reason_en
+
+
+def test_only_a_pregnancy_rule_whose_source_says_so_makes_an_exam_contraindicated_in_pregnancy():
+    rules = rule_set(
+        rule("ct-head", "indicated", position=0),
+        rule("ct-head", "contraindicated", position=1, pregnancy=["yes"]),
+    )
+    pregnant = evaluate("headache", patient(sex="F", pregnancy="yes"), rules).ratings[0]
+    assert pregnant.category == "contraindicated" and pregnant.rule_category == "contraindicated"
+    assert pregnant.warnings == ()  # the rule's own rationale says why
+    assert category_of(rules, patient(sex="F", pregnancy="no")) == "indicated"
+
+
+def test_in_pregnancy_a_non_ionising_exam_rated_as_well_comes_first_whatever_its_intention():
+    ct = rule("ct-abdomen-pelvis-contrast", "indicated", position=0)
+    us = replace(rule("us-abdomen", "indicated", position=1), intention="second_line")
+    rules = rule_set(ct, us)
+    pregnant = evaluate("headache", patient(sex="F", pregnancy="yes"), rules)
+    assert [r.procedure_code for r in pregnant.ratings] == [
+        "us-abdomen",
+        "ct-abdomen-pelvis-contrast",
+    ]
+    not_pregnant = evaluate("headache", patient(sex="F", pregnancy="no"), rules)
+    assert not_pregnant.ratings[0].procedure_code == "ct-abdomen-pelvis-contrast"
+    # A non-ionising exam rated lower does not pass a better rated ionising one.
+    lower = rule_set(ct, replace(us, category="special_cases"))
+    first = evaluate("headache", patient(sex="F", pregnancy="yes"), lower).ratings[0]
+    assert first.procedure_code == "ct-abdomen-pelvis-contrast"
 
 
 def test_contrast_with_low_egfr_or_allergy_and_a_child_s_dose_are_warnings_not_changes():

@@ -134,3 +134,48 @@ def test_a_contraindicated_exam_never_ranks_first_unless_all_are(
         assert ranking.options[0].rated.category != "contraindicated"
     for option in ranking.options:
         assert abs(sum(option.terms.values()) - option.total) < 0.01
+
+
+def test_in_pregnancy_a_non_ionising_exam_as_well_rated_ranks_first_even_if_it_waits_longer() -> (
+    None
+):
+    ratings = [
+        RatedProcedure("ct-abdomen-pelvis-contrast", "indicated", 8, 3, ionising=True),
+        RatedProcedure("us-abdomen", "indicated", 8, 0),
+    ]
+    slots = [
+        slot(1, "ct-abdomen-pelvis-contrast", wait=0, km=1),
+        slot(2, "us-abdomen", wait=40, km=90, extra_fees=True),
+    ]
+    pregnant = rank_options(ratings=ratings, slots=slots, weights=Weights(), pregnant=True)
+    assert [o.rated.procedure_code for o in pregnant.options] == [
+        "us-abdomen",
+        "ct-abdomen-pelvis-contrast",
+    ]
+    assert pregnant.options[1].after_non_ionising and not pregnant.options[0].after_non_ionising
+    other = rank_options(ratings=ratings, slots=slots, weights=Weights())
+    assert other.options[0].rated.procedure_code == "ct-abdomen-pelvis-contrast"
+
+
+def test_in_pregnancy_a_better_rated_ionising_exam_or_one_with_the_only_slot_keeps_its_place() -> (
+    None
+):
+    better = [
+        RatedProcedure("ct-head", "indicated", 8, 2, ionising=True),
+        RatedProcedure("mr-brain", "special_cases", 6, 0),
+    ]
+    slots = [slot(1, "ct-head", wait=5, km=10), slot(2, "mr-brain", wait=1, km=1)]
+    ranking = rank_options(ratings=better, slots=slots, weights=Weights(), pregnant=True)
+    assert ranking.options[0].rated.procedure_code == "ct-head"
+    as_good = [
+        RatedProcedure("ct-head", "indicated", 8, 2, ionising=True),
+        RatedProcedure("mr-brain", "indicated", 8, 0),
+    ]
+    only_ct = rank_options(
+        ratings=as_good, slots=[slot(1, "ct-head", wait=5, km=10)], weights=Weights(), pregnant=True
+    )
+    # A slot to book comes before an alternative that cannot be booked.
+    assert [(o.rated.procedure_code, o.slot is not None) for o in only_ct.options] == [
+        ("ct-head", True),
+        ("mr-brain", False),
+    ]
