@@ -235,6 +235,7 @@ class ServiceApi(_CdsApi):
             procedure=order.procedure,
             exam_text=order.exam_text,
             options_url=options_url(request, outcome.consultation.pk),
+            exam_problem=order.exam_problem,
         )
         CdsCard.objects.create(
             id=plan.card["uuid"],
