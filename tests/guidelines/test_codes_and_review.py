@@ -276,3 +276,50 @@ def test_the_report_date_defaults_to_today(tmp_path: Path) -> None:
     out = StringIO()
     call_command("rulepack_report", "--html", str(tmp_path / "r.html"), stdout=out)
     assert date.today().isoformat() in out.getvalue()
+
+
+# --- # review: comments into keys ---------------------------------------------------------
+
+
+def test_review_comments_become_keys_on_the_rule_they_annotate() -> None:
+    from guidelines.management.commands.rulepack_review_comments import review_comments_convert
+
+    text = (
+        "area: spine\nrules:\n"
+        '  # review: above b "quoted"\n'
+        "  - indication: b\n    procedure: x\n"
+        "  - indication: c\n    procedure: y\n    # review: inside c\n"
+        "golden_cases:\n  # review: not a rule's\n"
+    )
+    new, conversions, problems = review_comments_convert(text)
+    assert problems == []
+    assert [(c.line, c.rule_line) for c in conversions] == [(3, 4), (8, 6)]
+    assert new == (
+        "area: spine\nrules:\n"
+        '  - indication: b\n    review: "above b \\"quoted\\""\n    procedure: x\n'
+        '  - indication: c\n    review: "inside c"\n    procedure: y\n'
+        "golden_cases:\n  # review: not a rule's\n"
+    )
+
+
+def test_two_review_comments_for_one_rule_are_refused_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    path = _pack_with_review(tmp_path, f'"{WHY}"')
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("rules:\n", "rules:\n  # review: a second opinion\n", 1))
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(CommandError, match="already has review"):
+        call_command("rulepack_review_comments", str(path), "--write", stdout=StringIO())
+    assert path.read_text(encoding="utf-8") == before
+
+
+def test_the_command_writes_keys_that_load(db: None, tmp_path: Path) -> None:
+    path = tmp_path / "test_neuro.yaml"
+    text = TEST_PACK.read_text(encoding="utf-8")
+    path.write_text(text.replace("rules:\n", f"rules:\n  # review: {WHY}\n", 1))
+    out = StringIO()
+    call_command("rulepack_review_comments", str(path), "--write", stdout=out)
+    assert "the pack validates" in out.getvalue()
+    rule_set = rulepack_load(paths=[path]).rule_set
+    assert Rule.objects.filter(rule_set=rule_set, review=WHY).count() == 1
