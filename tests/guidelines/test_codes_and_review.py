@@ -221,12 +221,14 @@ def test_the_report_prints_and_writes_the_pack_with_old_sources_codes_and_review
     documents, _tables = packs_parse_with_codes(pack_files())
     situations = sum(len(d.indications) for d in documents)
     rules = sum(len(d.rules) for d in documents)
-    assert f"Situations: {situations}" in printed or f"Situations : {situations}" in printed
+    assert f"Situations: {situations} · rules: {rules}" in printed or (
+        f"Situations\u00a0: {situations} · règles\u00a0: {rules}" in printed
+    )
     # Sources of 2015 and before are older than ten years on 2026-12-01; 2016 is not.
     assert "(before 2016)" in printed or "(avant 2016)" in printed
     assert "cognitive-decline" in printed.split("2016)")[1].split("\n\n")[0]
     # The exam without a verified code is listed with why, from the code file.
-    assert "mr-internal-auditory-canals: The nomenclature read" in printed
+    assert "mr-internal-auditory-canals — The nomenclature read" in printed
     # Every rule with a review: key is listed.
     reviews = sum(1 for d in documents for r in d.rules if r["review"])
     assert reviews > 0
