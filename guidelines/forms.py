@@ -42,10 +42,15 @@ class RuleForm(forms.ModelForm):
             "source_section": _("Source section"),
             "source_year": _("Source year"),
             "repeat_interval_days": _("Repeat interval (days)"),
+            "review": _("Needs a clinician's review (why)"),
+        }
+        help_texts = {
+            "review": _("Leave empty once a clinician has checked the rule against its source."),
         }
         widgets = {
             "rationale_fr": forms.Textarea(attrs={"rows": 3}),
             "rationale_en": forms.Textarea(attrs={"rows": 3}),
+            "review": forms.Textarea(attrs={"rows": 2}),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -78,6 +78,10 @@ class Procedure(models.Model):
     contrast = models.CharField(max_length=12, choices=Contrast.choices, default=Contrast.NONE)
     dose_class = models.PositiveSmallIntegerField(choices=DoseClass.choices)
     duration_minutes = models.PositiveSmallIntegerField(default=20)
+    # CCAM codes of this exam, each seen with its label in the published nomenclature
+    # (guidelines/data/codes/ccam.yaml, written at rule pack load); empty when none was
+    # verified. An EHR's CCAM-coded order is matched through them.
+    ccam_codes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -199,6 +203,9 @@ class Rule(models.Model):
     source_url = models.URLField(blank=True)
     # How recent a prior exam of the same kind makes a new one redundant.
     repeat_interval_days = models.PositiveIntegerField(null=True, blank=True)
+    # Why a clinician should check this rule before it is trusted ("" when nobody
+    # flagged it): shown as a badge in the authoring pages and listed in the report.
+    review = models.TextField(blank=True, default="")
     # File order within the set: on equally specific rules, the first one wins.
     position = models.PositiveIntegerField(default=0)
 

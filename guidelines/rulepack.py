@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from django.db import transaction
@@ -40,6 +40,9 @@ from guidelines.models import (
 )
 from guidelines.resolve import fold
 from imaging_cds.vocab import IONISING_MODALITIES, Modality
+
+if TYPE_CHECKING:
+    from guidelines.codes import CodeTables
 
 RULEPACK_DIR = Path(__file__).parent / "data" / "rulepack"
 from guidelines.catalogue import CATALOGUE_FILE  # noqa: E402
@@ -84,8 +87,9 @@ RULE_KEYS = {
     "rationale_en",
     "source",
     "repeat_interval_days",
+    "review",
 }
-RULE_REQUIRED = RULE_KEYS - {"conditions", "repeat_interval_days"}
+RULE_REQUIRED = RULE_KEYS - {"conditions", "repeat_interval_days", "review"}
 SOURCE_KEYS = {"document", "section", "year", "url"}
 GOLDEN_KEYS = {"name", "indication", "context", "expect"}
 # The patient context of a golden case: PatientContext's fields, `age` for age_years,
@@ -416,6 +420,8 @@ def _rule(
         "rationale_fr": check.text(item, "rationale_fr", path),
         "rationale_en": check.text(item, "rationale_en", path),
         "repeat_interval_days": None,
+        # Why a clinician should check this rule; "" when nobody flagged it.
+        "review": check.text(item, "review", path, required=False).strip(),
     }
     if item.get("repeat_interval_days") is not None:
         row["repeat_interval_days"] = check.integer(item, "repeat_interval_days", path, 1, 3650)
@@ -721,11 +727,69 @@ def pack_files(directory: Path = RULEPACK_DIR) -> list[Path]:
 
 
 def packs_parse(paths: Sequence[Path]) -> list[Document]:
-    """Validate rule pack files as one batch (FORMAT.md), without writing anything."""
+    """Validate rule pack files as one batch (FORMAT.md), and the code files beside
+    them (guidelines/data/codes), without writing anything."""
+    return packs_parse_with_codes(paths)[0]
+
+
+def packs_parse_with_codes(paths: Sequence[Path]) -> tuple[list[Document], CodeTables]:
+    from guidelines.codes import code_tables_parse
+
     base = catalogue_codes()
     sources = [(path.name, path.read_text(encoding="utf-8"), "yaml") for path in paths]
     # FORMAT.md: a code may be declared once in the whole catalogue.
-    return documents_parse(sources, known_procedures=base, reserved_procedures=base)
+    documents = documents_parse(sources, known_procedures=base, reserved_procedures=base)
+    # The code files cover the whole pack: loading some of its files (or test packs)
+    # leaves the other entries unused, not wrong.
+    procedures, indications = _pack_directory_codes()
+    tables = code_tables_parse(
+        procedures=base | procedures | {p["code"] for d in documents for p in d.procedures},
+        indications=indications | {i["code"] for d in documents for i in d.indications},
+    )
+    return documents, tables
+
+
+def _pack_directory_codes() -> tuple[set[str], set[str]]:
+    """Exam and indication codes declared by the pack files of RULEPACK_DIR, read
+    loosely (a file that does not parse is reported when it is loaded, not here)."""
+    procedures: set[str] = set()
+    indications: set[str] = set()
+    for path in pack_files():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        for key, found in (("procedures", procedures), ("indications", indications)):
+            for item in data.get(key) or []:
+                if isinstance(item, dict) and isinstance(item.get("code"), str):
+                    found.add(item["code"])
+    return procedures, indications
+
+
+def codes_into_documents(documents: Sequence[Document], tables: CodeTables) -> None:
+    """Each indication row gets the CIM-10 codes verified for it (pack codes first)."""
+    from guidelines.codes import indication_codes_merge
+
+    for document in documents:
+        for row in document.indications:
+            row["icd10_codes"] = indication_codes_merge(
+                row["icd10_codes"], tables.cim10.codes(row["code"])
+            )
+
+
+def procedure_codes_write(tables: CodeTables) -> int:
+    """Every exam's CCAM codes as the code file gives them ([] when none was verified,
+    so a mapping removed from the file does not linger). Returns how many changed."""
+    changed = 0
+    for procedure in Procedure.objects.all():
+        codes = tables.ccam.codes(procedure.code)
+        if list(procedure.ccam_codes or []) != codes:
+            procedure.ccam_codes = codes
+            procedure.save(update_fields=["ccam_codes"])
+            changed += 1
+    return changed
 
 
 @dataclass(frozen=True)
@@ -755,12 +819,14 @@ def rulepack_load(
     from guidelines.services.rulesets import rule_set_create, rule_set_publish, user_or_none
 
     paths = pack_files() if paths is None else list(paths)
-    documents = packs_parse(paths)
+    documents, tables = packs_parse_with_codes(paths)
+    codes_into_documents(documents, tables)
     with transaction.atomic():
         procedure_catalogue_load(path=CATALOGUE_FILE)
         names = ", ".join(path.name for path in paths) or "no file"
         rule_set = rule_set_create(user=user, label=label or f"Rule pack ({names})")
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
+        procedure_codes_write(tables)
         rule_change_record(
             rule_set=rule_set,
             action=ChangeAction.IMPORT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from guidelines.models import Indication, Rule, RuleChange, RuleSet
+from guidelines.models import Indication, Procedure, Rule, RuleChange, RuleSet
 
 
 def rule_search(
@@ -59,3 +59,19 @@ def indication_red_flags(*, code: str) -> list[dict[str, str]]:
     words): what the page shows and a card names."""
     indication = Indication.objects.filter(code=code).first() if code else None
     return list(indication.red_flags) if indication else []
+
+
+def procedures_by_ccam(*, code: str) -> list[Procedure]:
+    """The exams of the catalogue a CCAM code stands for (the verified codes loaded
+    from guidelines/data/codes/ccam.yaml), by code. One CCAM act can stand for several
+    of our exams (any joint ultrasound): the caller decides, or asks."""
+    wanted = code.strip().upper()
+    if not wanted:
+        return []
+    # Filtered here, not with JSONField `contains`: SQLite (the embedded default) lacks it,
+    # and the catalogue is a few hundred rows at most.
+    return [
+        p
+        for p in Procedure.objects.exclude(ccam_codes=[]).order_by("code")
+        if wanted in p.ccam_codes
+    ]

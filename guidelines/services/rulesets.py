@@ -42,6 +42,7 @@ RULE_EDIT_FIELDS = (
     "source_year",
     "source_url",
     "repeat_interval_days",
+    "review",
 )
 
 

@@ -88,6 +88,7 @@ def rule_set_document(rule_set: RuleSet) -> dict[str, Any]:
                     if r.repeat_interval_days
                     else {}
                 ),
+                **({"review": r.review} if r.review else {}),
             }
             for r in rules
         ],

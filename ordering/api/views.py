@@ -8,16 +8,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from guidelines.codes import CCAM_CODE
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Indication, Intention, Priority, Procedure
 from guidelines.resolve import resolve
+from guidelines.selectors import procedures_by_ccam
 from ordering.api.errors import error_responses
 from ordering.api.pagination import PAGE_PARAMETERS, BoundedLimitOffsetPagination
 from ordering.booking_centres import booking_centres
@@ -69,6 +72,7 @@ class _ProcedureOut(serializers.ModelSerializer[Procedure]):
             "contrast",
             "dose_class",
             "duration_minutes",
+            "ccam_codes",
         )
 
 
@@ -86,14 +90,32 @@ class ProcedureListApi(APIView):
     OutputSerializer = _ProcedureOut
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS,
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter(
+                "ccam",
+                str,
+                required=False,
+                description=(
+                    "A CCAM code (seven characters, e.g. ZBQK002): only the exams that "
+                    "carry it, as verified against the published nomenclature."
+                ),
+            ),
+        ],
         responses={200: _ProcedurePage, **error_responses(400)},
         operation_id="procedures_list",
     )
     def get(self, request: Request) -> Response:
         paginator = BoundedLimitOffsetPagination()
-        queryset = Procedure.objects.order_by("code")
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        ccam = request.query_params.get("ccam")
+        queryset: Any = Procedure.objects.order_by("code")
+        if ccam is not None:
+            if not CCAM_CODE.match(ccam.strip().upper()):
+                raise serializers.ValidationError(
+                    {"ccam": [_("Not a CCAM code: four letters then three digits.")]}
+                )
+            queryset = procedures_by_ccam(code=ccam)
+        page: Any = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 

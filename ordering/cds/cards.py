@@ -379,6 +379,7 @@ def order_card(
     procedure: Procedure | None,
     exam_text: str,
     options_url: str,
+    exam_problem: str = "",
 ) -> tuple[CardPlan, OrderRating]:
     consultation = outcome.consultation
     record = ConsultationRecord(consultation)
@@ -402,7 +403,9 @@ def order_card(
     if procedure is None:
         lines += [
             "",
-            _("The exam ordered (“%(exam)s”) is not one the catalogue recognises.")
+            md_escape(exam_problem)
+            if exam_problem
+            else _("The exam ordered (“%(exam)s”) is not one the catalogue recognises.")
             % {"exam": md_escape(exam_text[:100]) or "?"},
         ]
     lines += _understood_lines(record)

@@ -14,14 +14,17 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError as PydanticValidationError
 
+from guidelines.codes import CCAM_SYSTEM
 from guidelines.engine import NoPublishedRuleSet, published_rule_set_compiled
 from guidelines.models import Procedure
 from guidelines.resolve import resolve, words
+from guidelines.selectors import procedures_by_ccam
 from imaging_cds.outbound import Allowance, OutboundRefused, outbound_check
 
 ICD10_SYSTEMS = frozenset(
@@ -41,10 +44,9 @@ LOINC_WEIGHT = "29463-7"
 LOINC_EGFR = ("62238-1", "33914-3", "77147-7")
 LOINC_PREGNANCY = "82810-3"
 PREGNANT_ANSWERS = {"LA15173-0": "yes", "LA26683-5": "no", "LA4489-6": "unknown"}
-# Extension point: LOINC / CCAM codes of an order mapped to our procedure codes.
-# Empty on purpose: no mapping has been verified, and a guessed one would rate the
-# wrong exam. Orders coded only in these systems are matched by their text.
-EXTERNAL_PROCEDURE_CODES: dict[tuple[str, str], str] = {}
+# An order's exam coded in CCAM is found through the verified codes each exam carries
+# (guidelines/data/codes/ccam.yaml, guidelines.selectors.procedures_by_ccam). No LOINC
+# radiology code was verified: an order coded only in LOINC is matched by its text.
 # The reason's words read for the indication: beyond this, an order is not a reason.
 MAX_REASON_TEXT = 2000
 # FHIR's id type. Ids made only of dots are refused too: "." and ".." are path
@@ -91,6 +93,8 @@ class DraftOrder:
     reason_given: bool
     exam_text: str
     red_flags: frozenset[str] = frozenset()
+    # Why the exam could not be told from a code the order gave ("" when it could).
+    exam_problem: str = ""
 
 
 @dataclass
@@ -150,7 +154,7 @@ def _first_error(exc: Exception) -> str:
 
 
 def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrder:
-    procedure, exam_text = _procedure_of(request)
+    procedure, exam_text, exam_problem = _procedure_of(request)
     indication, text, given = _indication_of(request)
     flags = red_flag_system()
     return DraftOrder(
@@ -161,6 +165,7 @@ def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrde
         indication_text=text,
         reason_given=given,
         exam_text=exam_text,
+        exam_problem=exam_problem,
         red_flags=frozenset(
             str(coding.code)
             for reason in request.reasonCode or []
@@ -170,38 +175,58 @@ def _draft_order(resource: dict[str, Any], request: ServiceRequest) -> DraftOrde
     )
 
 
-def _procedure_of(request: ServiceRequest) -> tuple[Procedure | None, str]:
+def _procedure_of(request: ServiceRequest) -> tuple[Procedure | None, str, str]:
+    """(the exam, the words naming it, why a code the order gave could not settle it).
+    Our own code first, then a CCAM code, then the words of code.text and displays."""
     code = request.code
     if code is None:
-        return None, ""
+        return None, "", ""
     texts = [code.text] if code.text else []
     ours = procedure_system()
+    ccam: list[tuple[str, list[Procedure]]] = []
     for coding in code.coding or []:
         if coding.system == ours and coding.code:
             found = Procedure.objects.filter(code=coding.code).first()
             if found:
-                return found, coding.display or found.label_en
-        mapped = EXTERNAL_PROCEDURE_CODES.get((str(coding.system), str(coding.code)))
-        if mapped:
-            found = Procedure.objects.filter(code=mapped).first()
-            if found:
-                return found, coding.display or found.label_en
+                return found, coding.display or found.label_en, ""
+        if coding.system == CCAM_SYSTEM and coding.code:
+            ccam.append((str(coding.code), procedures_by_ccam(code=str(coding.code))))
         if coding.display:
             texts.append(coding.display)
+    problem = ""
+    for ccam_code, candidates in ccam:
+        if len(candidates) == 1:
+            return candidates[0], texts[0] if texts else candidates[0].label_en, ""
+        if candidates:
+            # One act for several of our exams (any joint ultrasound): the order's words
+            # decide among them, else the EHR is told to say which.
+            for text in texts:
+                found = procedure_by_text(text, among=candidates)
+                if found:
+                    return found, text, ""
+            problem = problem or _(
+                "The CCAM code %(code)s stands for several exams (%(exams)s): send the "
+                "exam's name or our procedure code too."
+            ) % {"code": ccam_code, "exams": ", ".join(p.code for p in candidates)}
     for text in texts:
         found = procedure_by_text(text)
         if found:
-            return found, text
-    return None, texts[0] if texts else ""
+            return found, text, ""
+    if ccam and not problem:
+        problem = _(
+            "No exam of the catalogue carries the CCAM code %(code)s: only verified codes "
+            "are matched."
+        ) % {"code": ", ".join(c for c, _candidates in ccam)}
+    return None, texts[0] if texts else "", problem
 
 
-def procedure_by_text(text: str) -> Procedure | None:
-    """The catalogue procedure whose French or English label has the same words as
-    this text, in any order ("Lumbar spine CT" is "CT lumbar spine")."""
+def procedure_by_text(text: str, among: list[Procedure] | None = None) -> Procedure | None:
+    """The catalogue procedure (or one of `among`) whose French or English label has
+    the same words as this text, in any order ("Lumbar spine CT" is "CT lumbar spine")."""
     wanted = frozenset(words(text))
     if not wanted:
         return None
-    for procedure in Procedure.objects.all():
+    for procedure in Procedure.objects.all() if among is None else among:
         labels = (procedure.label_fr, procedure.label_en, procedure.code.replace("-", " "))
         if any(frozenset(words(label)) == wanted for label in labels):
             return procedure

@@ -239,6 +239,7 @@ class ServiceApi(_CdsApi):
             procedure=order.procedure,
             exam_text=order.exam_text,
             options_url=link,
+            exam_problem=order.exam_problem,
         )
         referral = referral_card(outcome, link)
         # Both cards are kept, so that an EHR's feedback on either (an overridden

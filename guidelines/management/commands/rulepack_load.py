@@ -25,11 +25,22 @@ class Command(BaseCommand):
         paths = options["files"] or pack_files()
         try:
             if options["check"]:
-                from guidelines.rulepack import packs_parse
+                from guidelines.rulepack import packs_parse_with_codes
 
-                documents = packs_parse(paths)
+                documents, tables = packs_parse_with_codes(paths)
                 rules = sum(len(d.rules) for d in documents)
                 self.stdout.write(f"{len(documents)} files valid, {rules} rules.")
+                for table in (tables.ccam, tables.cim10):
+                    loaded = len(table.entries) - len(table.waiting)
+                    self.stdout.write(
+                        f"{table.filename}: {loaded} entries valid"
+                        + (
+                            f", {len(table.waiting)} waiting for their code"
+                            if table.waiting
+                            else ""
+                        )
+                        + "."
+                    )
                 return
             result = rulepack_load(paths=paths, label=options["label"], publish=options["publish"])
         except RulePackInvalid as exc:
