@@ -711,6 +711,13 @@ def _procedure_upsert(row: dict[str, Any], filename: str, *, update: bool) -> No
     existing.save()
 
 
+def _pack_label(names: str, count: int) -> str:
+    """The rule set's default label: the file names while they fit the label's 200
+    characters (a pack of many files would not), else how many files were loaded."""
+    label = f"Rule pack ({names})"
+    return label if len(label) <= 200 else f"Rule pack ({count} files)"
+
+
 def catalogue_codes() -> set[str]:
     rows = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8")) or []
     return {row["code"] for row in rows}
@@ -759,7 +766,7 @@ def rulepack_load(
     with transaction.atomic():
         procedure_catalogue_load(path=CATALOGUE_FILE)
         names = ", ".join(path.name for path in paths) or "no file"
-        rule_set = rule_set_create(user=user, label=label or f"Rule pack ({names})")
+        rule_set = rule_set_create(user=user, label=label or _pack_label(names, len(paths)))
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
         rule_change_record(
             rule_set=rule_set,
