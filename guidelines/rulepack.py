@@ -711,13 +711,6 @@ def _procedure_upsert(row: dict[str, Any], filename: str, *, update: bool) -> No
     existing.save()
 
 
-def _pack_label(names: str, count: int) -> str:
-    """The rule set's default label: the file names while they fit the label's 200
-    characters (a pack of many files would not), else how many files were loaded."""
-    label = f"Rule pack ({names})"
-    return label if len(label) <= 200 else f"Rule pack ({count} files)"
-
-
 def catalogue_codes() -> set[str]:
     rows = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8")) or []
     return {row["code"] for row in rows}
