@@ -309,9 +309,22 @@ def index_for(rules: CompiledRuleSet) -> _Index:
 # --- Reading a text -------------------------------------------------------------------
 
 
+# Everyday words a GP writes around the clinical ones (folded forms). They are never
+# typos of a clinical term: "tous les jours" must not be read as "toux".
+_EVERYDAY = (
+    "tous tout toute toutes depuis mais donc plus moins tres peu fois jour jours mois "
+    "semaine semaines annee annees pas non oui est sont elle elles ils son ses leur "
+    "leurs dans apres avant lors cette ces qui que comme aussi bien encore deja "
+    "matin soir nuit hier quand puis alors sous entre vers "
+    "this that from since days weeks months years very more less not after before "
+    "also still when then some every daily"
+)
+EVERYDAY_WORDS = frozenset(_EVERYDAY.split(" "))
+
+
 def _corrected(index: _Index, word: str) -> str | None:
     """The known word a typed word stands for (typos), or None."""
-    if word in index.known_set or len(word) < 4 or word.isdigit():
+    if word in index.known_set or len(word) < 4 or word.isdigit() or word in EVERYDAY_WORDS:
         return word if word in index.known_set else None
     found = index.corrections.get(word, "")
     if found != "":

@@ -94,3 +94,13 @@ def test_only_a_code_is_read_as_the_code(rules: CompiledRuleSet) -> None:
     reading = understand("N23", rules)
     assert reading.from_code
     assert reading.indication_code == "renal-colic"
+
+
+def test_an_everyday_word_is_never_read_as_a_clinical_typo(rules: CompiledRuleSet) -> None:
+    from guidelines.understanding import _corrected, index_for
+
+    index = index_for(rules)
+    # "tous" is one letter from "toux" (cough) once the pack knows that word: it is a
+    # word of its own, never a typo. A real typo is still corrected.
+    assert _corrected(index, "tous") is None
+    assert _corrected(index, "lombalige") == "lombalgie"
