@@ -737,15 +737,14 @@ class PackLoadResult:
     published: bool
 
 
-def _default_label(names: str, count: int) -> str:
-    """The rule set's label names its files while they fit in the label field; past
-    that (a pack of many files) it gives their count, the names staying in the
-    history record."""
+def _pack_label(names: str, count: int) -> str:
+    """The rule set's default label: the file names while they fit the label field,
+    else their count (the names stay in the change record's details)."""
     from guidelines.models import RuleSet
 
-    limit = RuleSet._meta.get_field("label").max_length or 0
-    label = f"Rule pack ({names})"
-    return label if len(label) <= limit else f"Rule pack ({count} files)"
+    limit = RuleSet._meta.get_field("label").max_length or 200
+    full = f"Rule pack ({names})"
+    return full if len(full) <= limit else f"Rule pack ({count} files)"
 
 
 def rulepack_load(
@@ -770,7 +769,7 @@ def rulepack_load(
     with transaction.atomic():
         procedure_catalogue_load(path=CATALOGUE_FILE)
         names = ", ".join(path.name for path in paths) or "no file"
-        rule_set = rule_set_create(user=user, label=label or _default_label(names, len(paths)))
+        rule_set = rule_set_create(user=user, label=label or _pack_label(names, len(paths)))
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
         rule_change_record(
             rule_set=rule_set,
