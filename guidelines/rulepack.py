@@ -801,6 +801,16 @@ class PackLoadResult:
     published: bool
 
 
+def _pack_label(names: str, count: int) -> str:
+    """The rule set's default label: the file names while they fit the label field,
+    else their count (the names stay in the change record's details)."""
+    from guidelines.models import RuleSet
+
+    limit = RuleSet._meta.get_field("label").max_length or 200
+    full = f"Rule pack ({names})"
+    return full if len(full) <= limit else f"Rule pack ({count} files)"
+
+
 def rulepack_load(
     *,
     paths: Sequence[Path] | None = None,
@@ -824,7 +834,7 @@ def rulepack_load(
     with transaction.atomic():
         procedure_catalogue_load(path=CATALOGUE_FILE)
         names = ", ".join(path.name for path in paths) or "no file"
-        rule_set = rule_set_create(user=user, label=label or f"Rule pack ({names})")
+        rule_set = rule_set_create(user=user, label=label or _pack_label(names, len(paths)))
         rules, cases = documents_write(documents, rule_set=rule_set, update_catalogue=True)
         procedure_codes_write(tables)
         rule_change_record(

@@ -92,7 +92,7 @@ def test_rest_takes_a_cim10_code_and_a_text_decides_between_situations_sharing_i
 def test_rest_answers_no_guideline_with_the_nearest_situations_for_a_text_it_cannot_place(
     client: Client, emr: dict[str, Any], world: FlowPacs
 ) -> None:
-    response = evaluate(client, emr, indication_text="constipation chronique de l'adulte")
+    response = evaluate(client, emr, indication_text="diarrhée chronique de l'adulte")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "no_guideline"
@@ -149,7 +149,7 @@ def test_cds_hooks_reads_an_icd10_cm_code_and_the_orders_note(
 def test_cds_hooks_says_when_the_reason_names_no_situation_with_certainty(
     client: Client, ehr: Ehr, world: FlowPacs
 ) -> None:
-    draft = order("us-abdomen", {"text": "constipation chronique de l'adulte"})
+    draft = order("us-abdomen", {"text": "diarrhée chronique de l'adulte"})
     response = ehr.hook(
         client, "imaging-order-select", hook_body("order-select", draft, pre=prefetch(patient()))
     )

@@ -64,7 +64,7 @@ def test_a_typo_still_finds_the_situation(rules: CompiledRuleSet) -> None:
 def test_a_situation_the_pack_does_not_cover_is_no_guideline_with_the_nearest(
     rules: CompiledRuleSet,
 ) -> None:
-    reading = understand("constipation chronique de l'adulte", rules)
+    reading = understand("diarrhée chronique de l'adulte", rules)
     assert not reading.understood
     assert reading.indication_code is None
     assert reading.suggestions, "the nearest situations are offered as such"
