@@ -111,6 +111,18 @@ def order_new(request: HttpRequest) -> HttpResponse:
     return render(request, "ordering/new.html", context, status=status)
 
 
+def _pending_identity(pending: dict[str, Any]) -> PatientIdentity:
+    """The identity kept in the session between the decision and the signature."""
+    return PatientIdentity(
+        identifier=pending["identifier"],
+        identifier_kind=pending["identifier_kind"],
+        birth_date=date.fromisoformat(pending["birth_date"]),
+        sex=pending["sex"],
+        birth_name=pending.get("birth_name", ""),
+        given_names=pending.get("given_names", ""),
+    )
+
+
 PREFILLED_FIELDS = (
     "postcode",
     "pregnancy",
@@ -142,14 +154,7 @@ def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
         initial.pop("pregnancy", None)
     pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
     if pending is not None:
-        initial.update(
-            identifier=pending["identifier"],
-            identifier_kind=pending["identifier_kind"],
-            birth_date=date.fromisoformat(pending["birth_date"]),
-            sex=pending["sex"],
-            birth_name=pending.get("birth_name", ""),
-            given_names=pending.get("given_names", ""),
-        )
+        initial.update(vars(_pending_identity(pending)))
     data = QueryDict(mutable=True)
     if request.GET.get("keep") == "indication":
         data["indication_code"] = record.indication_code
@@ -327,14 +332,7 @@ def order_sign_view(request: HttpRequest, consultation_id: uuid.UUID) -> HttpRes
             "This decision was made in another session: start the order again to sign it."
         )
         return render(request, "ordering/_confirm.html", context, status=400)
-    identity = PatientIdentity(
-        identifier=pending["identifier"],
-        identifier_kind=pending["identifier_kind"],
-        birth_date=date.fromisoformat(pending["birth_date"]),
-        sex=pending["sex"],
-        birth_name=pending.get("birth_name", ""),
-        given_names=pending.get("given_names", ""),
-    )
+    identity = _pending_identity(pending)
     try:
         order = order_sign(
             consultation=consultation,

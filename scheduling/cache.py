@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -51,6 +51,20 @@ class CentreFacts(NamedTuple):
     latitude: float
     longitude: float
     wheelchair_accessible: bool
+
+
+def centre_facts(centre: Any) -> CentreFacts:
+    """What the search and the booking checks need of a Centre row."""
+    return CentreFacts(
+        centre.pk,
+        centre.name,
+        centre.town,
+        centre.kind,
+        centre.price_sector,
+        centre.latitude,
+        centre.longitude,
+        centre.wheelchair_accessible,
+    )
 
 
 class MachineFacts(NamedTuple):
@@ -177,16 +191,7 @@ def entries_build(
             read_at = read_times.get(centre.pk, now)
             entries[key] = Entry(
                 read_at=read_at.timestamp(),
-                centre=CentreFacts(
-                    centre.pk,
-                    centre.name,
-                    centre.town,
-                    centre.kind,
-                    centre.price_sector,
-                    centre.latitude,
-                    centre.longitude,
-                    centre.wheelchair_accessible,
-                ),
+                centre=centre_facts(centre),
                 machines={},
                 slots=[],
             )

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from imaging_cds.audit import audit_record
 from imaging_cds.vocab import Modality
-from scheduling.cache import CentreFacts, machine_facts
+from scheduling.cache import centre_facts, machine_facts
 from scheduling.fit import (
     Misfit,
     PatientConstraints,
@@ -83,20 +83,6 @@ class SlotUnsuitableError(ValidationError):
         super().__init__(message, code="slot_unsuitable")
 
 
-def _centre_facts(slot: Slot) -> CentreFacts:
-    centre = slot.equipment.centre
-    return CentreFacts(
-        centre.pk,
-        centre.name,
-        centre.town,
-        centre.kind,
-        centre.price_sector,
-        centre.latitude,
-        centre.longitude,
-        centre.wheelchair_accessible,
-    )
-
-
 def slot_unsuitability(
     run: Sequence[Slot],
     need: ProcedureNeed,
@@ -136,7 +122,7 @@ def slot_unsuitability(
             "This machine cannot perform this exam for this patient "
             "(exams it performs, contrast injection, table weight or children)."
         )
-    if Misfit.WHEELCHAIR in centre_misfits(_centre_facts(first), constraints):
+    if Misfit.WHEELCHAIR in centre_misfits(centre_facts(first.equipment.centre), constraints):
         return _("This centre is not accessible in a wheelchair.")
     return None
 
