@@ -154,7 +154,7 @@ def test_a_slot_taken_between_hold_and_confirm_offers_the_next_ones(
     )
     # The hold is alice's; bob's secretary books the slot on the phone once it lapses.
     # The whole run held with the slot lapses (an exam longer than one slot holds several).
-    Slot.objects.filter(run_head=slot_id).update(held_until="2000-01-01T00:00:00Z")
+    Slot.objects.filter(run_head=int(slot_id)).update(held_until="2000-01-01T00:00:00Z")
     slot_book(slot_id=int(slot_id), user=actors.bob, procedure=ProcedureNeed(code, "US"))
     taken = alice.post(
         f"/orders/c/{consultation.pk}/sign/", {"slot_id": slot_id, "procedure_code": code}
