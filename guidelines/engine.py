@@ -445,24 +445,35 @@ def _safety_checks(
         warnings.append(
             Finding(
                 "iodinated-low-egfr",
-                f"Produit de contraste iodé et DFG < {EGFR_CONTRAST_THRESHOLD:.0f}.",
-                f"Iodinated contrast with eGFR < {EGFR_CONTRAST_THRESHOLD:.0f}.",
+                f"Produit de contraste iodé et DFG < {EGFR_CONTRAST_THRESHOLD:.0f} : vérifier "
+                "la date du DFG ; un examen sans injection, s'il est aussi bien évalué, est "
+                "proposé en premier ; le signaler au radiologue (figure sur l'ordonnance).",
+                f"Iodinated contrast with eGFR < {EGFR_CONTRAST_THRESHOLD:.0f}: check the date "
+                "of the eGFR; an exam without contrast, if rated as well, is offered first; tell "
+                "the radiologist (it is on the order).",
             )
         )
     if procedure.contrast == Contrast.GADOLINIUM and low_egfr:
         warnings.append(
             Finding(
                 "gadolinium-low-egfr",
-                f"Gadolinium et DFG < {EGFR_CONTRAST_THRESHOLD:.0f}.",
-                f"Gadolinium with eGFR < {EGFR_CONTRAST_THRESHOLD:.0f}.",
+                f"Gadolinium et DFG < {EGFR_CONTRAST_THRESHOLD:.0f} : vérifier la date du "
+                "DFG ; un examen sans injection, s'il est aussi bien évalué, est proposé en "
+                "premier ; le signaler au radiologue (figure sur l'ordonnance).",
+                f"Gadolinium with eGFR < {EGFR_CONTRAST_THRESHOLD:.0f}: check the date of the "
+                "eGFR; an exam without contrast, if rated as well, is offered first; tell the "
+                "radiologist (it is on the order).",
             )
         )
     if procedure.contrast != Contrast.NONE and context.contrast_allergy:
         warnings.append(
             Finding(
                 "contrast-allergy",
-                "Antécédent d'allergie aux produits de contraste.",
-                "History of contrast allergy.",
+                "Antécédent d'allergie aux produits de contraste : un examen sans injection, "
+                "s'il est aussi bien évalué, est proposé en premier ; le signaler au "
+                "radiologue (figure sur l'ordonnance).",
+                "History of contrast allergy: an exam without contrast, if rated as "
+                "well, is offered first; tell the radiologist (it is on the order).",
             )
         )
     if procedure.is_ionising and context.age_years < ADULT_AGE:

@@ -62,6 +62,10 @@ class RatedProcedure:
     dose_class: int  # 0..4
     redundant: bool = False
     ionising: bool = False
+    with_contrast: bool = False
+    # The engine warned against this exam's contrast for this patient (eGFR < 30,
+    # contrast allergy).
+    contrast_warned: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ class RankedOption:
     slot: SlotChoice | None  # None: no free slot found for this exam
     total: float
     terms: dict[str, float] = field(default_factory=dict)
-    # Pregnancy: an ionising exam placed after a non-ionising one at least as well rated.
-    after_non_ionising: bool = False
+    # Placed after a safer exam at least as well rated: an ionising exam in pregnancy
+    # (after a non-ionising one), a contrast exam the engine warned about (after one
+    # without contrast).
+    after_safer_alternative: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -126,12 +132,13 @@ def _terms(rated: RatedProcedure, slot: SlotChoice | None, w: Weights) -> dict[s
 
 def _sort_key(option: RankedOption) -> tuple[int, int, int, float, str, float, int]:
     # Blocked (contraindicated) options always come last, then options with no slot;
-    # within a group, an ionising exam a pregnant patient can avoid comes after the
-    # non-ionising alternative, then the higher score first; ties broken deterministically.
+    # within a group, an exam with a safer alternative at least as well rated comes after
+    # it (pregnancy: non-ionising; a contrast warning: no contrast), then the higher score
+    # first; ties broken deterministically.
     return (
         1 if option.blocked else 0,
         1 if option.slot is None else 0,
-        1 if option.after_non_ionising else 0,
+        1 if option.after_safer_alternative else 0,
         -option.total,
         option.rated.procedure_code,
         option.slot.start.timestamp() if option.slot else 0.0,
@@ -150,6 +157,18 @@ def avoidable_in_pregnancy(rated: RatedProcedure, ratings: list[RatedProcedure])
     )
 
 
+def avoidable_contrast(rated: RatedProcedure, ratings: list[RatedProcedure]) -> bool:
+    """A contrast exam the engine warned about (eGFR, allergy) with an alternative
+    without contrast worth a slot and rated at least as well: offered first, as the
+    contrast warning proposes."""
+    return rated.contrast_warned and any(
+        not other.with_contrast
+        and not not_appropriate(other.category, other.score)
+        and other.score >= rated.score
+        for other in ratings
+    )
+
+
 def rank_options(
     *,
     ratings: list[RatedProcedure],
@@ -162,7 +181,9 @@ def rank_options(
         by_procedure.setdefault(slot.procedure_code, []).append(slot)
     options: list[RankedOption] = []
     for rated in ratings:
-        deferred = pregnant and avoidable_in_pregnancy(rated, ratings)
+        deferred = (pregnant and avoidable_in_pregnancy(rated, ratings)) or avoidable_contrast(
+            rated, ratings
+        )
         candidates: list[SlotChoice | None] = list(by_procedure.get(rated.procedure_code, []))
         if not candidates:
             candidates = [None]
@@ -174,7 +195,7 @@ def rank_options(
                     slot=candidate,
                     total=round(sum(terms.values()), 3),
                     terms={k: round(v, 3) for k, v in terms.items()},
-                    after_non_ionising=deferred,
+                    after_safer_alternative=deferred,
                 )
             )
     options.sort(key=_sort_key)

@@ -58,6 +58,10 @@ def rating_offerable(rating: Mapping[str, Any]) -> bool:
     return not not_appropriate(str(rating["category"]), int(rating["score"]))
 
 
+# The engine's warnings against an exam's contrast for this patient.
+CONTRAST_WARNINGS = frozenset({"iodinated-low-egfr", "gadolinium-low-egfr", "contrast-allergy"})
+
+
 def rated_procedure(rating: Mapping[str, Any]) -> RatedProcedure:
     """What ranking needs of a recorded rating."""
     return RatedProcedure(
@@ -67,6 +71,8 @@ def rated_procedure(rating: Mapping[str, Any]) -> RatedProcedure:
         dose_class=int(rating["dose_class"]),
         redundant=rating.get("redundancy") is not None,
         ionising=rating.get("modality") in IONISING_MODALITIES,
+        with_contrast=rating.get("contrast", "none") != "none",
+        contrast_warned=any(w.get("code") in CONTRAST_WARNINGS for w in rating.get("warnings", ())),
     )
 
 

@@ -152,7 +152,8 @@ def test_in_pregnancy_a_non_ionising_exam_as_well_rated_ranks_first_even_if_it_w
         "us-abdomen",
         "ct-abdomen-pelvis-contrast",
     ]
-    assert pregnant.options[1].after_non_ionising and not pregnant.options[0].after_non_ionising
+    assert pregnant.options[1].after_safer_alternative
+    assert not pregnant.options[0].after_safer_alternative
     other = rank_options(ratings=ratings, slots=slots, weights=Weights())
     assert other.options[0].rated.procedure_code == "ct-abdomen-pelvis-contrast"
 
@@ -179,3 +180,31 @@ def test_in_pregnancy_a_better_rated_ionising_exam_or_one_with_the_only_slot_kee
         ("ct-head", True),
         ("mr-brain", False),
     ]
+
+
+def test_a_contrast_exam_the_engine_warned_about_comes_after_one_without_contrast() -> None:
+    ct = RatedProcedure(
+        "ct-abdomen-pelvis-contrast",
+        "indicated",
+        8,
+        3,
+        ionising=True,
+        with_contrast=True,
+        contrast_warned=True,
+    )
+    us = RatedProcedure("us-abdomen", "indicated", 8, 0)
+    slots = [
+        slot(1, "ct-abdomen-pelvis-contrast", wait=0, km=1),
+        slot(2, "us-abdomen", wait=30, km=60),
+    ]
+    ranking = rank_options(ratings=[ct, us], slots=slots, weights=Weights())
+    assert [o.rated.procedure_code for o in ranking.options] == [
+        "us-abdomen",
+        "ct-abdomen-pelvis-contrast",
+    ]
+    # Better rated than anything without contrast: it keeps its place.
+    better = RatedProcedure(
+        "ct-abdomen-pelvis-contrast", "indicated", 9, 3, with_contrast=True, contrast_warned=True
+    )
+    ranking = rank_options(ratings=[better, us], slots=slots, weights=Weights())
+    assert ranking.options[0].rated.procedure_code == "ct-abdomen-pelvis-contrast"
