@@ -4,7 +4,7 @@ printable order. Thin callers of ordering.decision and ordering.services."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +23,7 @@ from ordering.chips import RISK_FIELDS, PageState, chips_read, risk_chip
 from ordering.contract import InputError, clinical_validate
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
-from ordering.models import Consultation, RankingWeightSet
+from ordering.models import Consultation, Order, RankingWeightSet
 from ordering.order_views import order_page_context
 from ordering.record import ConsultationRecord
 from ordering.selectors import (
@@ -67,7 +68,9 @@ def _indication_label(code: str) -> dict[str, str]:
 def order_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "GET" and request.GET.get("from"):
-        return _order_new_from(request, str(request.GET["from"]))
+        return _order_new_from(request, consultation_id=str(request.GET["from"]))
+    if request.method == "GET" and request.GET.get("order"):
+        return _order_new_from(request, order_id=str(request.GET["order"]))
     indication_code = request.POST.get("indication_code", "")
     red_flags = frozenset(request.POST.getlist("red_flags"))
     clinical_errors: dict[str, list[str]] = {}
@@ -106,6 +109,7 @@ def order_new(request: HttpRequest) -> HttpResponse:
         "chips": chips_read(state),
         "indication_error": " ".join(clinical_errors.get("indication_code", [])),
         "red_flags_error": " ".join(clinical_errors.get("red_flags", [])),
+        "recent_patients": _recent_patients(request.user) if request.method == "GET" else [],
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "ordering/new.html", context, status=status)
@@ -135,16 +139,40 @@ PREFILLED_FIELDS = (
 )
 
 
-@sensitive_variables("pending", "initial")
-def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
-    """The form again for the patient of an earlier decision of this prescriber: with
-    its indication and red flags ("change the red flags", Back), or for a new
-    indication ("another order for this patient"). Nobody types the patient twice."""
+def _key_or_404(value: str) -> uuid.UUID:
     try:
-        key = uuid.UUID(consultation_id)
+        return uuid.UUID(value)
     except ValueError:
         raise Http404 from None
-    consultation = consultation_get(user=request.user, consultation_id=key)
+
+
+@sensitive_variables("pending", "initial", "identity")
+def _order_new_from(
+    request: HttpRequest, *, consultation_id: str = "", order_id: str = ""
+) -> HttpResponse:
+    """The form again for a patient of this prescriber, nobody typing the patient twice:
+    from an earlier decision (``consultation_id``: with its indication and red flags,
+    "change the red flags", or for a new indication, "another order for this patient")
+    or from one of their signed orders (``order_id``: "recent patients")."""
+    identity: PatientIdentity | None = None
+    if order_id:
+        order = order_read(request=request, order_id=_key_or_404(order_id))
+        consultation = order.consultation
+        identity = PatientIdentity(
+            identifier=order.patient_identifier,
+            identifier_kind=order.patient_identifier_kind,
+            birth_date=order.patient_birth_date,
+            sex=order.patient_sex,
+            birth_name=order.patient_birth_name,
+            given_names=order.patient_given_names,
+        )
+    else:
+        consultation = consultation_get(
+            user=request.user, consultation_id=_key_or_404(consultation_id)
+        )
+        pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
+        if pending is not None:
+            identity = _pending_identity(pending)
     record = ConsultationRecord(consultation)
     patient = record.patient
     initial: dict[str, Any] = {
@@ -152,11 +180,13 @@ def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
     }
     if patient.get("pregnancy") == "unknown" and patient.get("sex") != "F":
         initial.pop("pregnancy", None)
-    pending = request.session.get(SESSION_KEY, {}).get(str(consultation.pk))
-    if pending is not None:
-        initial.update(vars(_pending_identity(pending)))
+    if order_id:
+        # Pregnancy changes between orders: asked again, never carried over.
+        initial.pop("pregnancy", None)
+    if identity is not None:
+        initial.update(vars(identity))
     data = QueryDict(mutable=True)
-    if request.GET.get("keep") == "indication":
+    if consultation_id and request.GET.get("keep") == "indication":
         data["indication_code"] = record.indication_code
         data.setlist("red_flags", list(consultation.inputs.get("red_flags", [])))
     context = {
@@ -167,6 +197,27 @@ def _order_new_from(request: HttpRequest, consultation_id: str) -> HttpResponse:
         "red_flags_error": "",
     }
     return render(request, "ordering/new.html", context)
+
+
+# Recent patients offered on a new order: this prescriber's, this many days back.
+RECENT_PATIENT_DAYS = 90
+RECENT_PATIENTS = 8
+
+
+def _recent_patients(user: Any) -> list[Order]:
+    """The prescriber's latest signed order per patient, newest first."""
+    since = timezone.now() - timedelta(days=RECENT_PATIENT_DAYS)
+    seen: set[str] = set()
+    recent: list[Order] = []
+    for order in orders_of(user).filter(signed_at__gte=since).order_by("-signed_at")[:200]:
+        ref = order.consultation.patient_ref
+        if ref in seen:
+            continue
+        seen.add(ref)
+        recent.append(order)
+        if len(recent) == RECENT_PATIENTS:
+            break
+    return recent
 
 
 @require_POST

@@ -168,3 +168,31 @@ def test_the_patient_is_not_typed_twice_and_the_red_flags_can_be_changed(
     other = Client()
     other.force_login(actors.bob)
     assert other.get(f"/orders/new/?from={consultation.pk}").status_code == 404
+
+
+def test_a_recent_patient_is_picked_not_typed(
+    alice: Client, actors: Actors, world: FlowPacs
+) -> None:
+    consultation = consultation_of(
+        alice.post(
+            "/orders/new/", {**API_PATIENT, **PATIENT_NAMES, "indication_code": "breast-lump"}
+        )
+    )
+    page = alice.get(f"/orders/c/{consultation.pk}/").content.decode()
+    slot_id, code = first_slot(page)
+    signed = alice.post(
+        f"/orders/c/{consultation.pk}/sign/", {"slot_id": slot_id, "procedure_code": code}
+    )
+    assert signed.status_code == 302, signed.content.decode()[:500]
+    order = Order.objects.get(consultation=consultation)
+    form_page = html.unescape(alice.get("/orders/new/").content.decode())
+    assert PATIENT_NAMES["birth_name"] in form_page
+    assert f"?order={order.pk}" in form_page
+    again = html.unescape(alice.get(f"/orders/new/?order={order.pk}").content.decode())
+    assert API_PATIENT["identifier"] in again and PATIENT_NAMES["given_names"] in again
+    # Pregnancy is asked again, never carried over from an earlier order.
+    assert '<option value="no" selected>' not in again
+    other = Client()
+    other.force_login(actors.bob)
+    assert other.get(f"/orders/new/?order={order.pk}").status_code == 404
+    assert PATIENT_NAMES["birth_name"] not in other.get("/orders/new/").content.decode()
