@@ -69,6 +69,7 @@ class Figures:
     below_fold: list[str] = field(default_factory=list)
     important_items: int = 0
     items: list[dict[str, Any]] = field(default_factory=list)
+    first_action_bottom: int | None = None
     steps: list[str] = field(default_factory=list)
 
 
@@ -186,6 +187,12 @@ def _fold(gp: CountingPage) -> None:
         if note.split(" — ")[0].strip() not in summary:
             below.append(f"note of a later exam missing from the summary: {note[:80]}")
     gp.figures.important_items = count
+    # Informative, not asserted: where the first exam's first action ends (Choose, or
+    # Sign without booking), i.e. whether ordering needs a scroll.
+    action = gp.page.locator(f"{FIRST} button")
+    if action.count():
+        box = action.first.bounding_box()
+        gp.figures.first_action_bottom = round(box["y"] + box["height"]) if box else None
     gp.figures.below_fold = below
     gp.figures.above_fold = not below
     shot = ARTIFACTS / f"gp-order-{gp.figures.order}-decision.png"
