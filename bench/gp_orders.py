@@ -121,7 +121,7 @@ def main() -> int:
         if o.get("first_action_bottom"):
             print(
                 f"Order {o['order']}: the first exam's first button ends at "
-                f"{o['first_action_bottom']} px (informative)"
+                f"{o['first_action_bottom']} px"
             )
     print("\nScreenshots: test-artifacts/screenshots/gp-order-<n>-decision.png (the fold),")
     print("             test-artifacts/screenshots/gp-order-<n>-done.png (where it completed)")

@@ -187,8 +187,8 @@ def _fold(gp: CountingPage) -> None:
         if note.split(" — ")[0].strip() not in summary:
             below.append(f"note of a later exam missing from the summary: {note[:80]}")
     gp.figures.important_items = count
-    # Informative, not asserted: where the first exam's first action ends (Choose, or
-    # Sign without booking), i.e. whether ordering needs a scroll.
+    # Where the first exam's first action ends (Choose, or Sign without booking): one
+    # action to order, on the first screen, without a scroll.
     action = gp.page.locator(f"{FIRST} button")
     if action.count():
         box = action.first.bounding_box()
@@ -365,3 +365,4 @@ def test_a_gp_places_five_orders_measured(
     # Nothing important below the fold at 1366×768 when the decision first paints.
     assert all(f.important_items for f in results)
     assert [(f.order, f.below_fold) for f in results if f.below_fold] == []
+    assert [f.order for f in results if (f.first_action_bottom or 0) > VIEWPORT["height"]] == []
