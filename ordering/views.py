@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -49,6 +50,11 @@ from scheduling.services.booking import SlotTakenError
 # the signature: the consultation itself keeps only a keyed hash of it.
 SESSION_KEY = "ordering.pending_identities"
 SLOTS_PER_EXAM = 4
+# Said in the exam's card and in the summary of the other exams' notes alike.
+PREGNANCY_UNANSWERED_NOTE = gettext_lazy(
+    "Pregnancy not known: check it (yes or no) before this ionising exam of the abdomen "
+    "or pelvis; the order cannot be signed until then."
+)
 
 
 def _indication_label(code: str) -> dict[str, str]:
@@ -279,6 +285,43 @@ def _grouped(options: Options) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def _other_exam_notes(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The contraindications, warnings, redundancy and pregnancy notes of the exams after
+    the first, each said once with the exams it concerns. The first exam's notes sit in
+    its card near the top; the later cards start below the fold of a laptop screen
+    (1366×768) and a GP must not choose one of them without having read its notes."""
+    from ordering.templatetags.ordering_tags import localised
+
+    english = (get_language() or "fr").startswith("en")
+    notes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(kind: str, text: str, exam: str) -> None:
+        note = notes.setdefault((kind, text), {"kind": kind, "text": text, "exams": []})
+        if exam not in note["exams"]:
+            note["exams"].append(exam)
+
+    for group in groups[1:]:
+        rating = group.get("rating")
+        if rating is None:
+            continue
+        exam = localised(rating, "label")
+        for finding in rating.get("contraindications", []):
+            reason = localised(finding, "reason")
+            add("contraindication", f"{_('Contraindication:')} {reason}", exam)
+        if group.get("pregnancy_unanswered"):
+            add("pregnancy", str(PREGNANCY_UNANSWERED_NOTE), exam)
+        redundancy = rating.get("redundancy")
+        if redundancy:
+            text = str(redundancy["message_en" if english else "message_fr"])
+            if redundancy.get("institution"):
+                text += f" ({redundancy['institution']})"
+            add("redundancy", text, exam)
+        for finding in rating.get("warnings", []):
+            add("warning", f"{_('Warning:')} {localised(finding, 'reason')}", exam)
+    order = {"contraindication": 0, "pregnancy": 1, "redundancy": 2, "warning": 3}
+    return sorted(notes.values(), key=lambda note: order[note["kind"]])
+
+
 def _options_context(consultation: Consultation, filters_form: FilterForm) -> dict[str, Any]:
     filters = filters_form.to_filters()
     options = consultation_options(consultation, filters)
@@ -302,6 +345,7 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
         "availability": options.availability,
         "weights_version": options.ranking.weights_version,
         "referral": options.referral,
+        "other_notes": _other_exam_notes(groups),
     }
 
 
