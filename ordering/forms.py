@@ -22,6 +22,25 @@ from ordering.record import CHILDBEARING_AGES
 from ordering.rpps import rpps_normalise
 from scheduling.models import Centre
 
+# Dates are typed day/month/year whatever the browser's language: a date picker
+# follows the browser's locale, and an order was once signed for 12/04 read as
+# 4 December. ISO dates (what an API or a test sends) are read too.
+DAY_MONTH_YEAR = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"]
+
+
+class DayMonthYearInput(forms.DateInput):
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            format="%d/%m/%Y",
+            attrs={
+                "placeholder": _("DD/MM/YYYY"),
+                "inputmode": "numeric",
+                "autocomplete": "off",
+                "pattern": r"\d{2}[/.\-]\d{2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2}",
+                **(attrs or {}),
+            },
+        )
+
 
 def _may_be_pregnant(data: dict[str, Any]) -> bool:
     born = data.get("birth_date")
@@ -45,16 +64,8 @@ class PatientForm(forms.Form):
     # browser's locale, and an order was once signed for 12/04 read as 4 December.
     birth_date = forms.DateField(
         label=_("Birth date"),
-        input_formats=["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"],
-        widget=forms.DateInput(
-            format="%d/%m/%Y",
-            attrs={
-                "placeholder": _("DD/MM/YYYY"),
-                "inputmode": "numeric",
-                "autocomplete": "off",
-                "pattern": r"\d{2}[/.\-]\d{2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2}",
-            },
-        ),
+        input_formats=DAY_MONTH_YEAR,
+        widget=DayMonthYearInput(),
         help_text=_("Day, month, year: 12/04/1958."),
     )
     # No default: a sex or a pregnancy status the prescriber did not choose would be
@@ -82,7 +93,8 @@ class PatientForm(forms.Form):
     egfr_date = forms.DateField(
         label=_("eGFR measured on"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=DAY_MONTH_YEAR,
+        widget=DayMonthYearInput(),
     )
     mri_unsafe_implant = forms.BooleanField(label=_("MRI-unsafe implant"), required=False)
     contrast_allergy = forms.BooleanField(label=_("Contrast agent allergy"), required=False)
@@ -152,7 +164,10 @@ class FilterForm(forms.Form):
     )
     public_only = forms.BooleanField(label=_("Public hospitals only"), required=False)
     not_before = forms.DateField(
-        label=_("Not before"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Not before"),
+        required=False,
+        input_formats=DAY_MONTH_YEAR,
+        widget=DayMonthYearInput(),
     )
     centre = forms.ModelChoiceField(
         label=_("Centre"),

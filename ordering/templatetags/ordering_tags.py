@@ -8,6 +8,7 @@ from django import template
 from django.utils.translation import get_language
 
 from guidelines.models import Category, DoseClass, Evidence, Intention, Priority
+from ordering.record import CHILDBEARING_AGES
 from scheduling.models import CentreKind, PriceSector
 
 register = template.Library()
@@ -77,12 +78,14 @@ def patient_line(patient: dict[str, Any]) -> str:
         who = gettext("Patient aged %(age)s, sex not known") % {"age": age}
     parts = [who]
     pregnancy = patient.get("pregnancy")
+    # Pregnancy is said for a woman who may be pregnant (or who is): the ages at which
+    # the form asks it.
     if sex == "F" and pregnancy == "yes":
         parts.append(gettext("pregnant"))
-    elif sex == "F" and pregnancy == "no":
-        parts.append(gettext("not pregnant"))
-    elif sex == "F":
-        parts.append(gettext("pregnancy not known"))
+    elif sex == "F" and isinstance(age, int) and age in CHILDBEARING_AGES:
+        parts.append(
+            gettext("not pregnant") if pregnancy == "no" else gettext("pregnancy not known")
+        )
     if patient.get("egfr") is not None:
         parts.append(
             gettext("eGFR %(value)s mL/min/1.73 m²")
@@ -161,7 +164,8 @@ def rank_reason(item: dict[str, Any], options: list[dict[str, Any]]) -> str:
     parts.append(gettext("extra fees possible") if slot.extra_fees else gettext("no extra fees"))
     if not slot.fits_patient:
         parts.append(gettext("machine less suited to this patient"))
-    sentence = "; ".join(parts)
+    # The separator is translated: French puts a non-breaking space before ";".
+    sentence = gettext("; ").join(parts)
     return sentence[:1].upper() + sentence[1:]
 
 

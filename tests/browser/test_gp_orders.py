@@ -293,7 +293,7 @@ def _order_4(gp: CountingPage, base: str) -> None:
 def _order_5(gp: CountingPage, base: str) -> None:
     page = gp.page
     page.goto(f"{base}/orders/new/")
-    measured = (timezone.localdate() - timedelta(days=5)).isoformat()
+    measured = (timezone.localdate() - timedelta(days=5)).strftime("%d/%m/%Y")
     _patient(gp, "TESTPAT06", "03/02/1950", "M", egfr="25", egfr_date=measured)
     _indication(
         gp,
