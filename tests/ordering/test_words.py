@@ -55,7 +55,8 @@ def test_why_this_rank_is_a_sentence() -> None:
         assert "sans dépassement" in sentence
         other = rank_reason(far, [near, far])
         assert "proche" not in other and "dépassement possible" in other
-    assert NBSP not in sentence  # no colon in the sentence: nothing to space
+    # French typography: a non-breaking space before each ";".
+    assert f"{NBSP}; " in sentence and " ; " not in sentence
 
 
 def test_a_redundant_exam_says_when_the_next_one_is_due() -> None:
