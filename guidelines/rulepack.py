@@ -166,6 +166,17 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dupes: list[Path
             _lines(item, (*path, index), out, dupes)
 
 
+# libyaml's loaders when PyYAML was built with it (the wheels are): reading the pack
+# happens on every load and every demo load, and the pure-Python parser takes seconds
+# for a pack of this size.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def yaml_read(text: str) -> Any:
+    """A YAML document, read safely (data only, never objects)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+
+
 def _read(text: str, filename: str, fmt: str) -> tuple[Any, dict[Path_, int], list[PackError]]:
     lines: dict[Path_, int] = {}
     dupes: list[Path_] = []
@@ -173,7 +184,7 @@ def _read(text: str, filename: str, fmt: str) -> tuple[Any, dict[Path_, int], li
         if fmt == "json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = yaml_read(text)
     except json.JSONDecodeError as exc:
         return None, lines, [PackError(filename, exc.lineno, "", f"not valid JSON: {exc.msg}")]
     except yaml.YAMLError as exc:
@@ -183,7 +194,7 @@ def _read(text: str, filename: str, fmt: str) -> tuple[Any, dict[Path_, int], li
         return None, lines, [PackError(filename, line, "", f"not valid YAML: {problem}")]
     try:
         # JSON is YAML's flow style: the safe composer gives line numbers for both.
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_SAFE_LOADER)
         if node is not None:
             _lines(node, (), lines, dupes)
     except yaml.YAMLError:
@@ -718,7 +729,7 @@ def _procedure_upsert(row: dict[str, Any], filename: str, *, update: bool) -> No
 
 
 def catalogue_codes() -> set[str]:
-    rows = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8")) or []
+    rows = yaml_read(CATALOGUE_FILE.read_text(encoding="utf-8")) or []
     return {row["code"] for row in rows}
 
 
@@ -756,7 +767,7 @@ def _pack_directory_codes() -> tuple[set[str], set[str]]:
     indications: set[str] = set()
     for path in pack_files():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_read(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             continue
         if not isinstance(data, dict):

@@ -85,6 +85,14 @@ def actors(db: None) -> Actors:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """The demo's accounts are created again for every test that loads the demo; the
+    production hasher's 600,000 rounds (1.5 s a demo load) prove nothing here. The
+    login tests still check passwords through Django's own machinery."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _pacs_breaker_off(settings: Any) -> None:
     """A PACS breaker opened by one test (ordering/pacs/breaker.py) would make the next
     test skip that PACS: the breaker's own tests (tests/pacs/test_breaker.py) turn it
