@@ -223,17 +223,20 @@ def reconcile(stack: Stack, label: str, settle: int = 2) -> list[str]:
             SELECT count(*) FROM ordering_order o JOIN scheduling_booking b
               ON b.id = o.booking_id
             WHERE o.status = 'signed' AND b.status <> 'booked'""",
+        # A long exam books a run of slots: every slot of it has its booking-slot row.
         "slots booked twice": """
-            SELECT count(*) FROM (SELECT slot_id FROM scheduling_booking WHERE status='booked'
-              GROUP BY slot_id HAVING count(*) > 1) s""",
+            SELECT count(*) FROM (SELECT bs.slot_id FROM scheduling_bookingslot bs
+              JOIN scheduling_booking b ON b.id = bs.booking_id
+              WHERE b.status = 'booked' GROUP BY bs.slot_id HAVING count(*) > 1) s""",
         "active bookings without a signed order (half-written)": """
             SELECT count(*) FROM scheduling_booking b WHERE b.status = 'booked'
               AND NOT EXISTS (SELECT 1 FROM ordering_order o
                               WHERE o.booking_id = b.id AND o.status = 'signed')""",
         "booked slots without an active booking": """
             SELECT count(*) FROM scheduling_slot s WHERE s.status = 'booked'
-              AND NOT EXISTS (SELECT 1 FROM scheduling_booking b
-                              WHERE b.slot_id = s.id AND b.status = 'booked')""",
+              AND NOT EXISTS (SELECT 1 FROM scheduling_bookingslot bs
+                              JOIN scheduling_booking b ON b.id = bs.booking_id
+                              WHERE bs.slot_id = s.id AND b.status = 'booked')""",
     }
     with conn.cursor() as cursor:
         for what, sql in queries.items():
