@@ -30,6 +30,7 @@ from ordering.order_sheet import date_text, order_reference, order_sheet
 from ordering.rpps import luhn_valid, rpps_validate
 from scheduling.models import Booking, Slot, SlotStatus
 from tests.actors import Actors
+from tests.ordering.test_flow import PATIENT as FLOW_PATIENT
 from tests.world import (
     API_PATIENT,
     API_PATIENT_NAMES,
@@ -39,18 +40,8 @@ from tests.world import (
     FlowPacs,
 )
 
-PATIENT = {
-    "identifier_kind": "local",
-    "identifier": WITHOUT_PRIORS,
-    "birth_date": "1979-05-02",
-    "sex": "F",
-    "postcode": "35000",
-    "pregnancy": "no",
-    "weight_kg": "64",
-    "egfr": "58",
-    "egfr_date": "2026-11-03",
-    **PATIENT_NAMES,
-}
+# The flow tests' patient, with an eGFR and its date for the printed order.
+PATIENT = {**FLOW_PATIENT, "egfr": "58", "egfr_date": "2026-11-03"}
 RPPS = "10000000017"  # fictional, with a valid Luhn key
 
 
