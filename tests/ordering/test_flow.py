@@ -41,10 +41,15 @@ def consultation_of(response: Any) -> Consultation:
 
 
 def first_slot(page: str) -> tuple[str, str]:
-    slot = re.search(r'name="slot_id" value="(\d+)"', page)
-    code = re.search(r'name="procedure_code" value="([a-z0-9-]+)"', page)
-    assert slot and code, "no bookable option on the page"
-    return slot.group(1), code.group(1)
+    """The first "Choose" form's slot and exam, read together: an exam with no free
+    slot right now still has a sign-later form whose procedure_code comes first."""
+    found = re.search(
+        r'name="slot_id" value="(\d+)">\s*<input type="hidden" name="procedure_code"'
+        r' value="([a-z0-9-]+)"',
+        page,
+    )
+    assert found, "no bookable option on the page"
+    return found.group(1), found.group(2)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from ordering.rpps import luhn_valid, rpps_validate
 from scheduling.models import Booking, Slot, SlotStatus
 from tests.actors import Actors
 from tests.ordering.test_flow import PATIENT as FLOW_PATIENT
+from tests.ordering.test_flow import first_slot
 from tests.world import (
     API_PATIENT,
     API_PATIENT_NAMES,
@@ -221,12 +222,9 @@ def test_the_booking_page_by_token_shows_the_exam_and_centres_and_nothing_that_n
 def test_a_booked_orders_token_opens_no_booking_page(alice: Client, world: FlowPacs) -> None:
     consultation = decide(alice)
     page = alice.get(f"/orders/c/{consultation.pk}/").content.decode()
-    slot = re.search(r'name="slot_id" value="(\d+)"', page)
-    code = re.search(r'name="procedure_code" value="([a-z0-9-]+)"', page)
-    assert slot and code
+    slot_id, code = first_slot(page)
     signed = alice.post(
-        f"/orders/c/{consultation.pk}/sign/",
-        {"slot_id": slot.group(1), "procedure_code": code.group(1)},
+        f"/orders/c/{consultation.pk}/sign/", {"slot_id": slot_id, "procedure_code": code}
     )
     assert signed.status_code == 302
     order = Order.objects.get(consultation=consultation)
