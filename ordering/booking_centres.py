@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ordering.decision import procedure_need
+from django.utils import timezone
+
+from ordering.decision import exam_not_before, procedure_need
 from ordering.models import Order
 from ordering.record import ConsultationRecord
 from scheduling.availability import PatientLocation, available_options
@@ -46,8 +48,11 @@ def booking_centres(
         latitude=commune.latitude if commune else 0.0,
         longitude=commune.longitude if commune else 0.0,
     )
+    now = now or timezone.now()
+    rating = record.rating(order.procedure.code) or {}
+    priority = str(rating.get("priority") or "") or None
     result = available_options(
-        [procedure_need(order.procedure)],
+        [procedure_need(order.procedure, not_before=exam_not_before(priority, now))],
         location,
         record.constraints(max_distance_km=radius if commune else UNLIMITED_KM),
         per_centre=SLOTS_PER_CENTRE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from guidelines.engine import Decision, Rating, evaluate, published_rule_set_compiled
-from guidelines.models import Procedure
+from guidelines.models import Priority, Procedure
 from imaging_cds.audit import audit_record
 from ordering.contract import ClinicalInput, PatientInput, age_in_years
 from ordering.models import Consultation
@@ -226,20 +226,49 @@ def _priors_record(priors: PriorLookup) -> dict[str, Any]:
     }
 
 
-def procedure_need(procedure: Procedure) -> ProcedureNeed:
+# How soon a slot may start, by the rule's priority: a patient needs time to get there
+# (an hour for an urgent exam, two otherwise), and an exam that can wait weeks (a
+# screening mammogram, say) is not offered today at all, where a slot minutes away
+# would otherwise come first. Booking a slot the prescriber picked is never refused
+# on this: it only orders what the search offers.
+SLOT_LEAD: dict[str, timedelta] = {
+    Priority.URGENT: timedelta(hours=1),
+    Priority.WITHIN_WEEK: timedelta(hours=2),
+}
+SLOT_LEAD_DEFAULT = timedelta(hours=2)
+
+
+def exam_not_before(priority: str | None, now: datetime) -> datetime:
+    """The earliest start the search offers for an exam of this priority."""
+    if priority == Priority.WITHIN_WEEKS:
+        tomorrow = timezone.localtime(now).date() + timedelta(days=1)
+        return datetime.combine(tomorrow, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+    return now + SLOT_LEAD.get(priority or "", SLOT_LEAD_DEFAULT)
+
+
+def procedure_need(procedure: Procedure, *, not_before: datetime | None = None) -> ProcedureNeed:
     """What scheduling must know of a catalogue exam to find or book a slot for it."""
     return ProcedureNeed(
         code=procedure.code,
         modality=procedure.modality,
         needs_contrast=procedure.contrast != "none",
         duration_minutes=procedure.duration_minutes,
+        not_before=not_before,
     )
 
 
-def _needs(record: ConsultationRecord) -> list[ProcedureNeed]:
-    codes = [r["procedure_code"] for r in record.bookable()]
-    procedures = Procedure.objects.in_bulk(codes, field_name="code")
-    return [procedure_need(procedures[code]) for code in codes if code in procedures]
+def _needs(record: ConsultationRecord, now: datetime) -> list[ProcedureNeed]:
+    """The bookable exams, each searched from its own earliest start (exam_not_before)."""
+    bookable = {r["procedure_code"]: r for r in record.bookable()}
+    procedures = Procedure.objects.in_bulk(list(bookable), field_name="code")
+    return [
+        procedure_need(
+            procedures[code],
+            not_before=exam_not_before(str(rating.get("priority") or "") or None, now),
+        )
+        for code, rating in bookable.items()
+        if code in procedures
+    ]
 
 
 def consultation_options(
@@ -250,7 +279,8 @@ def consultation_options(
     weights = weights_published()
     rated = [rated_procedure(r) for r in record.ratings]
     pregnant = record.pregnant
-    needs = _needs(record)
+    now = now or timezone.now()
+    needs = _needs(record, now)
     if record.no_imaging_indicated or not needs:
         ranking = rank_options(ratings=rated, slots=[], weights=weights, pregnant=pregnant)
         return Options(None, ranking, referral=referral_needed(record, ranking))

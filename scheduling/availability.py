@@ -253,7 +253,7 @@ def available_options(
     now = now or timezone.now()
     horizon = horizon_days or settings.AVAILABILITY_HORIZON_DAYS
     not_before = max(now, constraints.not_before or now)
-    window = (not_before.timestamp(), (now + timedelta(days=horizon)).timestamp())
+    base_window = (not_before.timestamp(), (now + timedelta(days=horizon)).timestamp())
     modalities = {p.modality for p in procedures}
     radius = constraints.max_distance_km
     source, reason = Source.CACHE, ""
@@ -269,6 +269,7 @@ def available_options(
     empty = []
     reasons: dict[str, NoSlotReason] = {}
     for need in procedures:
+        window = _need_window(need, base_window)
         found = []
         for (_centre_id, modality), (entry, km) in candidates.items():
             if modality == need.modality:
@@ -303,6 +304,13 @@ def available_options(
         procedures_without_options=tuple(empty),
         no_slot=reasons,
     )
+
+
+def _need_window(need: ProcedureNeed, window: tuple[float, float]) -> tuple[float, float]:
+    """The search's window, starting no sooner than the exam's own earliest start."""
+    if need.not_before is None:
+        return window
+    return (max(window[0], need.not_before.timestamp()), window[1])
 
 
 # Centres read per round trip when looking farther; each round reads twice as many.

@@ -27,6 +27,9 @@ class ProcedureNeed:
     needs_contrast: bool = False
     duration_minutes: int = 20
     needs_sedation: bool = False
+    # The exam starts no sooner than this (the patient's journey, or tomorrow for an
+    # exam that can wait weeks: ordering.decision.exam_not_before); None: any slot.
+    not_before: datetime | None = None
 
 
 class OpenBore(StrEnum):

@@ -8,18 +8,21 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scheduling.hours import DAY_KEYS, format_day, parse_day
 from scheduling.models import Centre, Equipment
 
+# A context of their own: capitalised as form labels, while dates ("mardi 1 décembre")
+# keep Django's lower-case weekdays, which a plain msgid here would override.
 DAY_LABELS = {
-    "mon": _("Monday"),
-    "tue": _("Tuesday"),
-    "wed": _("Wednesday"),
-    "thu": _("Thursday"),
-    "fri": _("Friday"),
-    "sat": _("Saturday"),
-    "sun": _("Sunday"),
+    "mon": pgettext_lazy("opening hours", "Monday"),
+    "tue": pgettext_lazy("opening hours", "Tuesday"),
+    "wed": pgettext_lazy("opening hours", "Wednesday"),
+    "thu": pgettext_lazy("opening hours", "Thursday"),
+    "fri": pgettext_lazy("opening hours", "Friday"),
+    "sat": pgettext_lazy("opening hours", "Saturday"),
+    "sun": pgettext_lazy("opening hours", "Sunday"),
 }
 
 

@@ -242,3 +242,12 @@ def test_the_identifier_never_appears_in_a_url_a_redirect_or_a_link_of_the_flow(
     refs = set(AuditEvent.objects.exclude(patient_ref="").values_list("patient_ref", flat=True))
     assert refs == {consultation.patient_ref}
     assert not AuditEvent.objects.filter(detail__icontains=WITHOUT_PRIORS).exists()
+
+
+def test_in_english_the_exam_facts_line_is_english_too(alice: Client, world: FlowPacs) -> None:
+    consultation = consultation_of(start(alice, "breast-lump"))
+    alice.cookies["django_language"] = "en"
+    page = alice.get(f"/orders/c/{consultation.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Dose class: 0 (no ionising radiation)" in page
+    assert "Evidence:" in page
+    assert "Classe de dose" not in page and "Niveau de preuve" not in page

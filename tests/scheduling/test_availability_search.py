@@ -174,3 +174,11 @@ def test_a_commune_is_found_by_postcode_or_by_name_without_accents() -> None:
     assert rennes is not None and rennes.latitude == pytest.approx(48.1114)
     assert commune_lookup(postcode="75001") is None
     assert commune_lookup() is None
+
+
+def test_an_exam_is_offered_no_slot_before_its_own_earliest_start(territory) -> None:
+    soonest = available_options([MRI], RENNES).options[0].start
+    later = ProcedureNeed(code="MR-KNEE", modality="MR", not_before=soonest + timedelta(minutes=1))
+    result = available_options([later], RENNES)
+    assert result.options, "the slots after the earliest start are still offered"
+    assert min(o.start for o in result.options) > soonest
