@@ -177,14 +177,26 @@ def _identifier_problem(identifier: str, kind: str) -> str | None:
 
 
 def postcode_problem(postcode: str) -> str | None:
-    """Why a given postcode cannot place the patient, or None ("" is "not given")."""
+    """Why a given postcode is not a postcode at all (refused), or None ("" is "not
+    given"). One outside the territory is a postcode: see postcode_notice."""
     if not postcode:
         return None
     if not _POSTCODE_RE.match(postcode):
         return _("A French postcode has five digits.")
-    if commune_lookup(postcode=postcode) is None:
-        return _("This postcode is outside the territory served: distances cannot be computed.")
     return None
+
+
+def postcode_notice(postcode: str) -> str | None:
+    """What the answer must say when a valid postcode is outside the territory the
+    platform knows: the decision and the order go ahead (a patient from elsewhere
+    is still a patient), and the centres are listed without distances. Every entry
+    point shows it: the options page, the REST answer's ``notices``, a CDS card."""
+    if not postcode or postcode_problem(postcode) or commune_lookup(postcode=postcode):
+        return None
+    return _(
+        "The postcode %(postcode)s is outside the territory this service knows: centres "
+        "are listed by first free slot, without distances."
+    ) % {"postcode": postcode}
 
 
 def _decimal(value: float) -> str:

@@ -19,6 +19,7 @@ from guidelines.context import PatientContext, PriorExamFact
 from guidelines.models import Priority
 from guidelines.selectors import indication_red_flags
 from imaging_cds.vocab import IONISING_MODALITIES
+from ordering.contract import postcode_notice
 from ordering.models import Consultation
 from ordering.ranking import RatedProcedure, not_appropriate
 from scheduling.availability import OpenBore, PatientConstraints
@@ -151,6 +152,14 @@ class ConsultationRecord:
                 _("This exam is not one of the options offered."), code="not_offered"
             )
         return rating
+
+    def notices(self) -> list[dict[str, str]]:
+        """Facts given that the answer could not use as asked, in the page's language:
+        the options page shows them above the options, the REST answer lists them."""
+        notice = postcode_notice(str(self.patient.get("postcode") or ""))
+        if notice is None:
+            return []
+        return [{"code": "postcode_outside_territory", "field": "postcode", "message": notice}]
 
     def pregnancy_unanswered(self, modality: str, body_region: str) -> bool:
         """True when this exam may not be ordered before pregnancy is answered: a woman

@@ -345,6 +345,7 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
         "availability": options.availability,
         "weights_version": options.ranking.weights_version,
         "referral": options.referral,
+        "notices": record.notices(),
         "other_notes": _other_exam_notes(groups),
     }
 

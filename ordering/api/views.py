@@ -254,6 +254,12 @@ class _Consultation(serializers.Serializer[dict[str, Any]]):
         "best exam is urgent and no slot can be offered for any exam worth one (under "
         "the filters of this answer).",
     )
+    notices = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="Facts given that the answer could not use as asked, each with a code, "
+        "the field and a message (e.g. postcode_outside_territory: the centres are "
+        "listed without distances). Empty when there is none.",
+    )
     understanding = serializers.DictField(
         required=False,
         help_text="What was read from indication_text: suggestions with their confidence, "
@@ -301,6 +307,7 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
         "ratings": [_rating_data(r) for r in outputs.get("ratings", [])],
         "priors": outputs.get("priors", {}),
         "options": rows,
+        "notices": ConsultationRecord(consultation).notices(),
         **({"referral": options.referral.as_dict()} if options.referral else {}),
         **(
             {"understanding": consultation.inputs["understanding"]}

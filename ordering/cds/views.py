@@ -51,6 +51,7 @@ from ordering.contract import (
     DecisionInput,
     InputError,
     decision_input_validate,
+    postcode_notice,
     postcode_problem,
 )
 from ordering.decision import OptionFilters, decision_make
@@ -172,6 +173,7 @@ class ServiceApi(_CdsApi):
                 )
             )
         location_problem = postcode_problem(patient.postcode)
+        location_notice = location_problem or postcode_notice(patient.postcode)
         for order in orders:
             if not order.reason_given:
                 cards.append(
@@ -200,13 +202,13 @@ class ServiceApi(_CdsApi):
                 cards.append(referral)
             cards.append(plan.card)
             actions.append(action)
-        if location_problem:
+        if location_notice:
             # The rating does not rest on where the patient lives: rated all the same,
             # with the reason the centres are not sorted by distance.
             cards.append(
                 message_card(
                     _("The patient's postcode cannot be used: centres are not sorted by distance"),
-                    location_problem,
+                    location_notice,
                     indicator="info",
                 )
             )

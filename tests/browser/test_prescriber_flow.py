@@ -167,7 +167,7 @@ def test_a_slot_taken_between_hold_and_confirm_offers_the_next_ones(
 BAD_INPUTS: list[tuple[str, str, Any]] = [
     ("Identifiant du patient", "x", "Un identifiant local compte"),
     ("Date de naissance", "2999-01-01", "La date de naissance est dans le futur."),
-    ("Code postal de résidence", "99999", "hors du territoire desservi"),
+    ("Code postal de résidence", "3500", "Un code postal français a cinq chiffres."),
     # The input contract's ranges (ordering/contract.py), with French decimals.
     ("Poids (kg)", "0", "Saisissez une valeur entre 0,5 et 350 kg."),
     ("DFG estimé (mL/min/1,73 m²)", "-4", "Saisissez une valeur entre 1 et 200"),

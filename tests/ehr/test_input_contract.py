@@ -13,11 +13,18 @@ from django.test import Client
 from django.utils import translation
 
 from ordering.cds.cards import md_escape
-from ordering.contract import InputError, clinical_validate, patient_validate, postcode_problem
+from ordering.contract import (
+    InputError,
+    clinical_validate,
+    patient_validate,
+    postcode_notice,
+    postcode_problem,
+)
 from ordering.models import Consultation
 from tests.actors import Actors
 from tests.ehr.conftest import Ehr
 from tests.ehr.test_cds_hooks import hook_body, observation, order, patient, prefetch
+from tests.ordering.test_flow import PATIENT as FLOW_PATIENT
 from tests.patients import TEST_INS
 from tests.world import WITHOUT_PRIORS, FlowPacs
 
@@ -267,7 +274,7 @@ def test_cds_hooks_reads_red_flags_from_the_reason_and_rates_with_them(
     assert consultation.inputs["red_flags"] == ["fever-or-general-decline"]
 
 
-def test_a_postcode_outside_the_territory_is_said_on_a_card_and_the_order_still_rated(
+def test_a_postcode_that_cannot_place_the_patient_is_said_on_a_card_and_the_order_rated(
     client: Client, ehr: Ehr, world: FlowPacs
 ) -> None:
     resource = {**patient(), "address": [{"postalCode": "3999", "city": "PleasantVille"}]}
@@ -282,6 +289,18 @@ def test_a_postcode_outside_the_territory_is_said_on_a_card_and_the_order_still_
     assert message and any(message in c["detail"] for c in answer["cards"]), answer["cards"]
     assert answer["systemActions"], "the rating does not rest on the postcode"
     assert Consultation.objects.get().inputs["patient"]["postcode"] == ""
+    # A real postcode outside the territory: kept in the record, said on the card.
+    resource = {**patient(), "address": [{"postalCode": "75011", "city": "Paris"}]}
+    body = hook_body(
+        "order-select", order("us-breast", {"text": "nodule du sein"}), pre=prefetch(resource)
+    )
+    answer = ehr.hook(client, "imaging-order-select", body).json()
+    with translation.override("fr"):
+        notice = postcode_notice("75011")
+    assert notice and any(notice in c["detail"] for c in answer["cards"]), answer["cards"]
+    assert answer["systemActions"]
+    latest = Consultation.objects.order_by("-created_at").first()
+    assert latest is not None and latest.inputs["patient"]["postcode"] == "75011"
 
 
 def test_indications_list_each_indications_red_flags(
@@ -300,20 +319,35 @@ def test_indications_list_each_indications_red_flags(
     assert searched[0]["red_flags"]
 
 
-def test_a_postcode_outside_the_territory_is_refused_on_the_page_and_by_rest(
+def test_a_postcode_outside_the_territory_is_said_on_the_page_and_by_rest_and_not_refused(
     alice: Client, client: Client, emr: dict[str, Any], world: FlowPacs
 ) -> None:
+    # A patient from elsewhere is still a patient: decided and orderable, the centres
+    # listed without distances, and the answer says why.
     with translation.override("fr"):
-        message = postcode_problem("99999")
-    assert message
+        message = postcode_notice("75011")
+    assert message and postcode_problem("75011") is None
     page = alice.post(
-        "/orders/new/", {**GOOD, "postcode": "99999", "indication_code": "breast-lump"}
+        "/orders/new/", {**FLOW_PATIENT, "postcode": "75011", "indication_code": "breast-lump"}
     )
-    assert page.status_code == 400
-    assert message in html.unescape(page.content.decode())
+    assert page.status_code == 302, page.content.decode()[:1000]
+    options = alice.get(page["Location"]).content.decode()
+    assert message in html.unescape(options)
+    assert 'name="slot_id"' in options, "the order can still be booked"
     alice.logout()
-    body = {"patient": {**GOOD, "postcode": "99999"}, "indication_code": "breast-lump"}
+    body = {"patient": {**GOOD, "postcode": "75011"}, "indication_code": "breast-lump"}
     rest = client.post("/api/v1/evaluate", body, content_type="application/json", **emr)
-    assert rest.status_code == 400
-    assert rest.json()["error"]["fields"]["patient"]["postcode"] == [message]
-    assert not Consultation.objects.exists()
+    assert rest.status_code == 201, rest.json()
+    assert rest.json()["notices"] == [
+        {"code": "postcode_outside_territory", "field": "postcode", "message": message}
+    ]
+    assert any(row["slot_id"] for row in rest.json()["options"])
+    # Not a postcode at all is still refused, next to the field.
+    bad = client.post(
+        "/api/v1/evaluate",
+        {**body, "patient": {**GOOD, "postcode": "7501"}},
+        content_type="application/json",
+        **emr,
+    )
+    assert bad.status_code == 400
+    assert "postcode" in bad.json()["error"]["fields"]["patient"]

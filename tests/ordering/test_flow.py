@@ -178,7 +178,7 @@ def test_a_slot_taken_between_hold_and_confirm_offers_the_next_ones(
         ("identifier", "185077512345609"),
         ("birth_date", "2999-01-01"),
         ("sex", "X"),
-        ("postcode", "99999"),
+        ("postcode", "9999"),
         ("pregnancy", "maybe"),
         ("weight_kg", "0"),
         ("egfr", "abc"),
