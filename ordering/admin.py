@@ -18,7 +18,16 @@ from ordering.models import EhrClient, EhrPractitioner, PrescriberProfile
 class EhrClientForm(forms.ModelForm):
     class Meta:
         model = EhrClient
-        fields = ["name", "issuer", "jwks", "jwks_url", "fhir_servers", "user", "active"]
+        fields = [
+            "name",
+            "issuer",
+            "jwks",
+            "jwks_url",
+            "fhir_servers",
+            "smart_client_id",
+            "user",
+            "active",
+        ]
         labels = {"jwks": _("Public keys (JWKS)")}
 
     def clean_jwks(self) -> Any:

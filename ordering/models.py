@@ -163,6 +163,10 @@ class EhrClient(models.Model):
     # ["https://fhir.hospital.example/r4"]: any other is never fetched, and the
     # EHR's access token never goes anywhere else (imaging_cds.outbound).
     fhir_servers = models.JSONField(default=list, blank=True)
+    # The client_id this application is registered under at the EHR's SMART
+    # authorization server. Set: the cards carry a "smart" link, and the EHR may
+    # launch the ordering page with the patient's identity (ordering.smart).
+    smart_client_id = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ordering import order_views, views
+from ordering import order_views, smart_views, views
 
 app_name = "ordering"
 urlpatterns = [
@@ -20,4 +20,7 @@ urlpatterns = [
     path("<uuid:order_id>/email/", order_views.order_email_view, name="email"),
     path("profile/", order_views.prescriber_profile, name="profile"),
     path("weights/", views.weights_page, name="weights"),
+    # SMART on FHIR launch from the EHR (ordering.smart).
+    path("smart/launch/", smart_views.smart_launch, name="smart_launch"),
+    path("smart/callback/", smart_views.smart_callback, name="smart_callback"),
 ]

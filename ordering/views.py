@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
 from ordering.chips import RISK_FIELDS, PageState, chips_read, risk_chip
-from ordering.contract import InputError, clinical_validate
+from ordering.contract import InputError, clinical_validate, patient_reference
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
 from ordering.models import Consultation, Order, RankingWeightSet
@@ -42,6 +42,7 @@ from ordering.services import (
     order_sign,
     order_slot_hold,
 )
+from ordering.smart import PREFILL_KEY
 from ordering.weights import WEIGHT_NAMES, weights_publish, weights_published
 from scheduling.models import Centre
 from scheduling.services.booking import SlotTakenError
@@ -77,6 +78,8 @@ def order_new(request: HttpRequest) -> HttpResponse:
         return _order_new_from(request, consultation_id=str(request.GET["from"]))
     if request.method == "GET" and request.GET.get("order"):
         return _order_new_from(request, order_id=str(request.GET["order"]))
+    if request.method == "GET" and request.GET.get("launch") == "smart":
+        return _order_new_from_ehr(request)
     indication_code = request.POST.get("indication_code", "")
     red_flags = frozenset(request.POST.getlist("red_flags"))
     clinical_errors: dict[str, list[str]] = {}
@@ -203,6 +206,70 @@ def _order_new_from(
         "red_flags_error": "",
     }
     return render(request, "ordering/new.html", context)
+
+
+@sensitive_variables("prefill", "initial")
+def _order_new_from_ehr(request: HttpRequest) -> HttpResponse:
+    """The form filled from a SMART launch (ordering.smart_views): the EHR's patient and
+    facts; launched from a card, also the card's indication and red flags, when the
+    card's decision is this prescriber's to see and about the same patient."""
+    prefill = request.session.get(PREFILL_KEY)
+    if not isinstance(prefill, dict):
+        messages.warning(request, _("The launch from the EHR has expired: open it again."))
+        return redirect("ordering:new")
+    initial: dict[str, Any] = {
+        name: prefill[name]
+        for name in (
+            "identifier",
+            "identifier_kind",
+            "birth_date",
+            "sex",
+            "postcode",
+            "weight_kg",
+            "egfr",
+            "birth_name",
+            "given_names",
+        )
+        if prefill.get(name) not in (None, "")
+    }
+    # "Unknown" is not an answer: a woman of childbearing age is asked again.
+    if prefill.get("pregnancy") in ("yes", "no"):
+        initial["pregnancy"] = prefill["pregnancy"]
+    data = QueryDict(mutable=True)
+    card = _card_consultation(request, str(prefill.get("app_context") or ""))
+    if card is not None and card.patient_ref == patient_reference(
+        str(prefill["identifier_kind"]), str(prefill["identifier"])
+    ):
+        data["indication_code"] = card.indication_code
+        data.setlist("red_flags", list(card.inputs.get("red_flags", [])))
+    elif card is not None:
+        messages.warning(
+            request,
+            _(
+                "The card was about another patient than the one open in the EHR: "
+                "its indication is not carried over."
+            ),
+        )
+    context = {
+        "form": PatientForm(initial=initial),
+        "indication_query": "",
+        "chips": chips_read(PageState.from_data(data)),
+        "indication_error": "",
+        "red_flags_error": "",
+    }
+    return render(request, "ordering/new.html", context)
+
+
+def _card_consultation(request: HttpRequest, app_context: str) -> Consultation | None:
+    """The consultation a card's appContext names, if this prescriber may open it."""
+    try:
+        key = uuid.UUID(app_context)
+    except ValueError:
+        return None
+    try:
+        return consultation_read(request=request, consultation_id=key, via_card=True)
+    except Http404:
+        return None
 
 
 # Recent patients offered on a new order: this prescriber's, this many days back.

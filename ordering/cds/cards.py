@@ -380,6 +380,7 @@ def order_card(
     exam_text: str,
     options_url: str,
     exam_problem: str = "",
+    smart_url: str = "",
 ) -> tuple[CardPlan, OrderRating]:
     consultation = outcome.consultation
     record = ConsultationRecord(consultation)
@@ -476,9 +477,7 @@ def order_card(
         "indicator": indicator,
         "source": _source(outcome, rating),
         "suggestions": card_suggestions,
-        "links": [
-            {"label": str(_("Options, centres and slots")), "url": options_url, "type": "absolute"}
-        ],
+        "links": card_links(options_url, smart_url, consultation.pk),
     }
     if card_suggestions:
         card["selectionBehavior"] = "at-most-one"
@@ -528,7 +527,9 @@ def system_action(
     )
 
 
-def referral_card(outcome: DecisionOutcome, options_url: str) -> dict[str, Any] | None:
+def referral_card(
+    outcome: DecisionOutcome, options_url: str, smart_url: str = ""
+) -> dict[str, Any] | None:
     """The decision's "send to the emergency department" (ordering.decision.referral_needed)
     as its own critical card, so that no EHR shows it below a slot list."""
     referral = outcome.options.referral
@@ -548,13 +549,7 @@ def referral_card(outcome: DecisionOutcome, options_url: str) -> dict[str, Any] 
             "indicator": "critical",
             "source": _source(outcome, rating),
             "overrideReasons": override_reasons(),
-            "links": [
-                {
-                    "label": str(_("Options, centres and slots")),
-                    "url": options_url,
-                    "type": "absolute",
-                }
-            ],
+            "links": card_links(options_url, smart_url, outcome.consultation.pk),
         }
     )
 
@@ -569,6 +564,34 @@ def message_card(summary: str, detail: str, indicator: str = "warning") -> dict[
             "source": {"label": "imaging-cds"},
         }
     )
+
+
+def card_links(
+    options_url: str, smart_url: str, consultation_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The options page; and, for an EHR registered for SMART, the ordering page
+    launched with the EHR's patient (ordering.smart): its ``appContext`` names the
+    decision, whose indication and red flags then fill the form."""
+    links: list[dict[str, Any]] = [
+        {"label": str(_("Options, centres and slots")), "url": options_url, "type": "absolute"}
+    ]
+    if smart_url:
+        links.append(
+            {
+                "label": str(_("Order with this patient's record (EHR launch)")),
+                "url": smart_url,
+                "type": "smart",
+                "appContext": str(consultation_id),
+            }
+        )
+    return links
+
+
+def smart_launch_url(request: Any, client: Any) -> str:
+    """The SMART launch URL for this EHR client's cards, or "" if it has no client_id."""
+    if not getattr(client, "smart_client_id", ""):
+        return ""
+    return str(request.build_absolute_uri(reverse("ordering:smart_launch")))
 
 
 def options_url(request: Any, consultation_id: uuid.UUID) -> str:

@@ -33,6 +33,7 @@ from ordering.cds.cards import (
     options_url,
     order_card,
     referral_card,
+    smart_launch_url,
     system_action,
 )
 from ordering.cds.hook_input import (
@@ -235,6 +236,7 @@ class ServiceApi(_CdsApi):
             request=request,
         )
         link = options_url(request, outcome.consultation.pk)
+        smart = smart_launch_url(request, verified.client)
         plan, rating = order_card(
             outcome=outcome,
             order_resource=order.resource,
@@ -242,8 +244,9 @@ class ServiceApi(_CdsApi):
             exam_text=order.exam_text,
             options_url=link,
             exam_problem=order.exam_problem,
+            smart_url=smart,
         )
-        referral = referral_card(outcome, link)
+        referral = referral_card(outcome, link, smart)
         # Both cards are kept, so that an EHR's feedback on either (an overridden
         # referral above all) is recorded against the decision.
         for card, suggestions in ((plan.card, plan.suggestions), (referral, {})):
