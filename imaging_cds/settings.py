@@ -31,6 +31,11 @@ VAR_DIR = Path(
 )
 
 DEBUG = env_bool("DEBUG", True, "Django debug mode. Must be off in production.")
+WARM_UP_ON_START = env_bool(
+    "WARM_UP_ON_START",
+    True,
+    "Each web worker compiles the rule set and loads the text reader before serving.",
+)
 
 _secret = env_optional_str("SECRET_KEY", "Django secret key; required when DEBUG is off.")
 if _secret is None:
