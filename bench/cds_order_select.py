@@ -12,15 +12,22 @@ it and loads the demo (`demo_load --force --days 7`); flushes Redis db 7; starts
 Orthanc holding a mammogram of the test patient; registers an EHR client with a fresh
 RSA key; lifts API_RATE_LIMIT (the default 300/min would answer most requests 429);
 starts gunicorn (gthread, 2 workers x 4 threads, DEBUG off) on a free loopback port.
-Then, from --threads client threads over keep-alive HTTP, each request with a fresh
-JWT (aud = the exact service URL, signed before the clock starts):
+Then, over keep-alive HTTP, each request with a fresh JWT (aud = the exact service
+URL, signed before the clock starts), in --rounds interleaved rounds so that every
+case sees the same machine:
 
   ping      GET /api/v1/ping (no auth, throttle or database): the server's floor
+  floor     POST /cds-floor (CDS_FLOOR_ENDPOINT): the same JWT check (its id written
+            once: the one row), throttle, JSON parser and fhir.resources validation
+            of the same body as a hook, and no decision: what the goal is measured by
   cached    order-select for the same patient, prior-exam answer cached (warmed)
   uncached  order-select with a new patient id per request: each one queries Orthanc
+  pacs-down order-select, new patient each time, after Orthanc is stopped: the
+            circuit breaker answers "prior exams unavailable" without a connection
 
-Each case is bounded by --requests and --seconds. Every process it started is
-stopped by its PID at the end, also on error.
+The latency cases run serially (one client thread); then floor and cached again
+with --threads client threads, for throughput. Ratios to the floor are printed.
+Every process it started is stopped by its PID at the end, also on error.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SERVICE = "/cds-services/imaging-order-select"
+FLOOR = "/cds-floor"
 OUR_PROCEDURES = "https://imaging-cds.example/fhir/CodeSystem/procedure"
 PATIENT_WITH_PRIORS = "TESTPAT01"
 
@@ -158,7 +166,7 @@ def run_case(case: Case, port: int, threads: int, requests: int, seconds: float)
         t.start()
     for t in pool:
         t.join()
-    case.wall = time.perf_counter() - started
+    case.wall += time.perf_counter() - started
 
 
 def report(case: Case) -> str:
@@ -171,6 +179,23 @@ def report(case: Case) -> str:
         f"p99 {q[98]:7.2f} ms  max {max(case.latencies):7.2f} ms  "
         f"{n / case.wall:7.1f} req/s  errors {len(case.errors)}"
     )
+
+
+def _quantile(case: Case, k: int) -> float:
+    return statistics.quantiles(case.latencies, n=100, method="inclusive")[k - 1]
+
+
+def ratio(case: Case, floor: Case) -> str:
+    if len(case.latencies) < 2 or len(floor.latencies) < 2:
+        return f"{case.name}: too few answers"
+    return (
+        f"{case.name:9s} p50 {_quantile(case, 50) / _quantile(floor, 50):4.2f}x  "
+        f"p95 {_quantile(case, 95) / _quantile(floor, 95):4.2f}x the floor"
+    )
+
+
+def throughput(case: Case) -> float:
+    return len(case.latencies) / case.wall if case.wall else 0.0
 
 
 def stop(process: subprocess.Popen[bytes] | None) -> None:
@@ -191,6 +216,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="client threads")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
 
     database_url = os.environ.get(
@@ -222,6 +248,8 @@ def main() -> int:
             "LOG_LEVEL": "WARNING",
             # The client's rate limit (300/min by default) would answer most requests 429.
             "API_RATE_LIMIT": "1000000/min",
+            "CDS_RATE_LIMIT": "1000000/min",
+            "CDS_FLOOR_ENDPOINT": "true",
             "PACS_NODES": json.dumps(
                 [
                     {
@@ -314,29 +342,59 @@ def main() -> int:
             return make
 
         run_id = uuid.uuid4().hex[:6].upper()
+        floor_audience = f"http://127.0.0.1:{port}{FLOOR}"
+
+        def floor(n: int) -> tuple[str, str, bytes, dict[str, str]]:
+            body = json.dumps(order_select_body(PATIENT_WITH_PRIORS)).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {token(key, aud=floor_audience)}",
+            }
+            return "POST", FLOOR, body, headers
+
         ping = Case("ping", lambda n: ("GET", "/api/v1/ping", b"", {}))
+        floor_case = Case("floor", floor)
         cached = Case("cached", hook(lambda n: PATIENT_WITH_PRIORS))
         uncached = Case("uncached", hook(lambda n: f"B{run_id}{n:06d}"))
         # Warm: the prior-exam answer of the cached patient, each worker's imports.
         run_case(Case("warm", hook(lambda n: PATIENT_WITH_PRIORS)), port, args.threads, 40, 30)
+        run_case(Case("warm", floor), port, args.threads, 40, 30)
         run_case(Case("warm", lambda n: ("GET", "/api/v1/ping", b"", {})), port, 2, 40, 10)
-        for case in (ping, cached, uncached):
-            run_case(case, port, args.threads, args.requests, args.seconds)
+        serial = (ping, floor_case, cached, uncached)
+        per_round = max(1, args.requests // args.rounds)
+        for _round in range(args.rounds):
+            for case in serial:
+                run_case(case, port, 1, per_round, args.seconds / args.rounds)
+        floor_busy = Case(f"floor x{args.threads}", floor)
+        cached_busy = Case(f"cached x{args.threads}", hook(lambda n: PATIENT_WITH_PRIORS))
+        for _round in range(args.rounds):
+            for case in (floor_busy, cached_busy):
+                run_case(case, port, args.threads, per_round, args.seconds / args.rounds)
+        orthanc.stop()
+        down = Case("pacs-down", hook(lambda n: f"D{run_id}{n:06d}"))
+        run_case(down, port, 1, args.requests, args.seconds)
 
+        cases = (*serial, down, floor_busy, cached_busy)
         print(
             f"gunicorn gthread {args.workers} workers x {args.server_threads} threads; "
-            f"{args.threads} client threads, keep-alive, loopback; "
-            f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+            f"serial client, then {args.threads} client threads; keep-alive, loopback; "
+            f"{args.rounds} interleaved rounds; Python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPUs"
         )
-        for case in (ping, cached, uncached):
+        for case in cases:
             print(report(case))
             for error in case.errors[:3]:
                 print(f"    error: {error}")
+        print("ratios to the floor (goal: cached p50 <= 2x, p95 <= 2.5x):")
+        for case in (cached, uncached, down):
+            print(f"  {ratio(case, floor_case)}")
+        print(f"  throughput {cached_busy.name}: {throughput(cached_busy):.0f} req/s")
         print(
             "reproduce: .venv/bin/python bench/cds_order_select.py "
-            f"--requests {args.requests} --seconds {args.seconds:g} --threads {args.threads}"
+            f"--requests {args.requests} --seconds {args.seconds:g} --threads {args.threads} "
+            f"--rounds {args.rounds}"
         )
-        failed = any(c.errors or len(c.latencies) < 2 for c in (ping, cached, uncached))
+        failed = any(c.errors or len(c.latencies) < 2 for c in cases)
         return 1 if failed else 0
     finally:
         stop(gunicorn)

@@ -465,6 +465,11 @@ FHIR_EXTENSION_BASE = env_str(
     "https://imaging-cds.example/fhir",
     "Base of our FHIR extension and code system URLs (no trailing slash).",
 ).rstrip("/")
+CDS_FLOOR_ENDPOINT = env_bool(
+    "CDS_FLOOR_ENDPOINT",
+    False,
+    "Serve POST /cds-floor, the benchmark's floor for the hooks' speed (bench only).",
+)
 CDS_FHIR_TIMEOUT_SECONDS = env_float(
     "CDS_FHIR_TIMEOUT_SECONDS",
     1.5,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import path
 
 from ordering.cds import views
@@ -11,3 +12,7 @@ urlpatterns = [
         "cds-services/<slug:service_id>/feedback", views.FeedbackApi.as_view(), name="cds-feedback"
     ),
 ]
+
+if settings.CDS_FLOOR_ENDPOINT:
+    # Only for the benchmark's floor (bench/cds_order_select.py); off by default.
+    urlpatterns.append(path("cds-floor", views.FloorApi.as_view(), name="cds-floor"))

@@ -14,6 +14,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError as PydanticValidationError
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -114,6 +117,29 @@ class _CdsApi(APIView):
     throttle_classes = [CdsClientRateThrottle]
     parser_classes = [GuardedJSONParser]
     renderer_classes = [JSONRenderer]
+
+
+@extend_schema(exclude=True)
+class FloorApi(_CdsApi):
+    """The floor the hook's speed is measured against (bench/cds_order_select.py),
+    served only with CDS_FLOOR_ENDPOINT: the same authentication (the JWT verified,
+    its id written once: the one row), throttle and JSON parser as a hook, and the
+    same body parsed and validated with fhir.resources; no decision."""
+
+    def post(self, request: Request) -> Response:
+        body = request.data
+        context = body.get("context") if isinstance(body, dict) else None
+        prefetch = body.get("prefetch") if isinstance(body, dict) else None
+        if not isinstance(context, dict) or not isinstance(prefetch, dict):
+            return _error("invalid", "context and prefetch must be objects.", 400)
+        try:
+            entries = (context.get("draftOrders") or {}).get("entry") or []
+            for entry in entries:
+                ServiceRequest.model_validate(entry["resource"])
+            Patient.model_validate(prefetch["patient"])
+        except (PydanticValidationError, ValueError, KeyError, TypeError, AttributeError):
+            return _error("invalid", "not valid FHIR R4", 400)
+        return Response({"cards": []})
 
 
 @extend_schema(exclude=True)
