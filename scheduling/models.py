@@ -57,6 +57,47 @@ class Centre(models.Model):
         return f"{self.name} ({self.town})"
 
 
+class RisProfile(models.TextChoices):
+    """The HL7 v2 message a centre's RIS takes a new order as (cancellation: the same
+    message with order control CA)."""
+
+    ORM_O01 = "ORM_O01", _("ORM^O01 (HL7 v2.5 general order)")
+    OMI_O23 = "OMI_O23", _("OMI^O23 (HL7 v2.5.1 imaging order, IHE Scheduled Workflow)")
+
+
+class RisEndpoint(models.Model):
+    """Where a centre's RIS takes orders over HL7 v2 (MLLP), and which message it reads.
+    A centre without one receives its orders on paper only."""
+
+    centre = models.OneToOneField(Centre, on_delete=models.CASCADE, related_name="ris_endpoint")
+    enabled = models.BooleanField(_("Enabled"), default=True)
+    host = models.CharField(_("MLLP host"), max_length=200)
+    port = models.PositiveIntegerField(
+        _("MLLP port"), validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    use_tls = models.BooleanField(_("TLS"), default=False)
+    # A CA bundle (PEM file path on the server) for a RIS with a private CA; empty: the
+    # system's trusted CAs. The certificate and its host name are always checked.
+    tls_ca_file = models.CharField(_("TLS CA file"), max_length=300, blank=True)
+    profile = models.CharField(
+        _("Message profile"), max_length=8, choices=RisProfile.choices, default=RisProfile.OMI_O23
+    )
+    # MSH-5 / MSH-6: how the RIS names itself; some RIS refuse a message addressed to
+    # another application.
+    receiving_application = models.CharField(_("Receiving application"), max_length=180)
+    receiving_facility = models.CharField(_("Receiving facility"), max_length=180, blank=True)
+    # While a worker delivers this centre's messages: no second worker may, so the
+    # centre receives them in order. A lease, not a lock, so a dead worker's claim ends.
+    delivery_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("RIS endpoint (HL7 v2)")
+        verbose_name_plural = _("RIS endpoints (HL7 v2)")
+
+    def __str__(self) -> str:
+        return f"{self.centre.name} → {self.host}:{self.port}"
+
+
 class Equipment(models.Model):
     centre = models.ForeignKey(Centre, on_delete=models.CASCADE, related_name="equipment")
     name = models.CharField(max_length=100)
