@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ordering import order_views, views
+from ordering import order_views, outbox_views, views
 
 app_name = "ordering"
 urlpatterns = [
@@ -20,4 +20,14 @@ urlpatterns = [
     path("<uuid:order_id>/email/", order_views.order_email_view, name="email"),
     path("profile/", order_views.prescriber_profile, name="profile"),
     path("weights/", views.weights_page, name="weights"),
+    path(
+        "centre/<int:centre_id>/messages/",
+        outbox_views.centre_messages,
+        name="centre_messages",
+    ),
+    path(
+        "centre/<int:centre_id>/messages/<int:message_id>/retry/",
+        outbox_views.message_retry,
+        name="message_retry",
+    ),
 ]
