@@ -123,3 +123,51 @@ def test_a_misconfigured_or_broken_ris_leaves_the_message_to_retry_then_failed_w
     assert (message.state, message.attempts) == (OutboundState.FAILED, 2)
     assert message.last_error.startswith(reason)
     assert alice.get(f"/orders/{message.order_id}/").status_code == 200
+
+
+@pytest.mark.parametrize("profile", ["ORM_O01", "OMI_O23"])
+def test_each_profile_is_built_valid_and_parsed_by_the_ris_as_its_message_structure(
+    alice: Client, world: FlowPacs, listener: MllpListener, profile: str
+) -> None:
+    wire_centres(listener.port)
+    RisEndpoint.objects.update(profile=profile)
+    order = sign(alice, 6)
+    alice.post(f"/orders/{order.pk}/cancel/")
+    for message in OutboundMessage.objects.filter(order=order).order_by("id"):
+        assert deliver(message).state == OutboundState.ACKNOWLEDGED
+    assert not listener.state.parse_errors
+    new, cancel = listener.received
+    version = {"ORM_O01": "2.5", "OMI_O23": "2.5.1"}[profile]
+    assert new.er7.split("\r")[0].split("|")[11] == version
+    segments = [line.split("|")[0] for line in new.er7.split("\r")]
+    expected = ["MSH", "PID", "PV1", "ORC", "OBR"]
+    if profile == "OMI_O23":
+        expected = ["MSH", "PID", "PV1", "ORC", "TQ1", "OBR", "IPC"]
+    assert segments == expected
+    assert (new.order_control, cancel.order_control) == ("NW", "CA")
+
+
+def test_a_message_left_sent_by_a_dead_worker_is_sent_again_with_the_same_control_id(
+    alice: Client, world: FlowPacs, listener: MllpListener
+) -> None:
+    wire_centres(listener.port)
+    message = OutboundMessage.objects.get(order=sign(alice, 9))
+    # As a worker killed between the send and the ACK leaves it.
+    OutboundMessage.objects.filter(pk=message.pk).update(state=OutboundState.SENT, attempts=1)
+    assert deliver(message).state == OutboundState.ACKNOWLEDGED
+    assert [r.control_id for r in listener.received] == [message.control_id]
+    assert message.attempts == 2
+
+
+def test_the_retention_purge_deletes_the_messages_with_their_order(
+    alice: Client, world: FlowPacs, listener: MllpListener
+) -> None:
+    from imaging_cds.retention import retention_purge
+
+    wire_centres(listener.port)
+    order = sign(alice, 10)
+    alice.post(f"/orders/{order.pk}/cancel/")
+    assert OutboundMessage.objects.filter(order=order).count() == 2
+    # The order is cancelled, so nothing keeps it: everything older than now goes.
+    assert retention_purge(days=0).orders >= 1
+    assert not OutboundMessage.objects.filter(placer_number=placer_number(order)).exists()
