@@ -165,6 +165,9 @@ class DeliveryRun:
     next_due: datetime | None
     # Another worker held the centre's lease: it does the work.
     busy: bool = False
+    # Messages this run tried to send: only a run that did comes back for the next
+    # attempt, so extra triggers (one per signing) never multiply into many chains.
+    attempted: int = 0
 
 
 def _lease_claim(centre_id: int, now: datetime) -> bool:
@@ -186,7 +189,7 @@ def outbox_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryR
     started = timezone.now()
     if not _lease_claim(centre_id, started):
         return DeliveryRun(delivered=0, next_due=None, busy=True)
-    delivered = 0
+    delivered = attempted = 0
     try:
         ris = RisEndpoint.objects.filter(centre_id=centre_id).first()
         while True:
@@ -196,13 +199,14 @@ def outbox_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryR
                 .first()
             )
             if head is None:
-                return DeliveryRun(delivered=delivered, next_due=None)
+                return DeliveryRun(delivered, next_due=None, attempted=attempted)
             now = timezone.now()
             if head.state == OutboundState.QUEUED and head.next_attempt_at > now:
-                return DeliveryRun(delivered=delivered, next_due=head.next_attempt_at)
+                return DeliveryRun(delivered, next_due=head.next_attempt_at, attempted=attempted)
             if (now - started).total_seconds() > budget_seconds:
-                return DeliveryRun(delivered=delivered, next_due=now)
+                return DeliveryRun(delivered, next_due=now, attempted=attempted)
             _deliver_one(head, ris)
+            attempted += 1
             if head.state == OutboundState.ACKNOWLEDGED:
                 delivered += 1
     finally:

@@ -44,7 +44,9 @@ def outbox_deliver(centre_id: int) -> int:
     if run.busy:
         # The lease holder may have looked before a message was queued: look again soon.
         outbox_deliver.apply_async((centre_id,), countdown=BUSY_RECHECK_SECONDS)
-    elif run.next_due is not None:
+    elif run.next_due is not None and run.attempted:
+        # A run that found the head still waiting leaves it to the run that tried it
+        # (or, if that worker died, to beat's outbox_dispatch_due).
         outbox_deliver.apply_async((centre_id,), eta=run.next_due)
     return run.delivered
 
