@@ -47,6 +47,7 @@ class CentreForm(forms.ModelForm):
             "accessibility_notes",
             "feed_url",
             "feed_interval_seconds",
+            "worklist_ae_title",
         ]
         labels = {
             "name": _("Name"),
@@ -124,6 +125,7 @@ class EquipmentForm(forms.ModelForm):
             "sedation",
             "slot_minutes",
             "fhir_schedule",
+            "station_ae_title",
         ]
         labels = {
             "name": _("Name"),

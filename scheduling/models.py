@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -25,6 +26,12 @@ class PriceSector(models.TextChoices):
     SECTOR_1 = "sector_1", _("Sector 1 (no extra fees)")
     SECTOR_2 = "sector_2", _("Sector 2 (extra fees possible)")
     NON_CONTRACTED = "non_contracted", _("Not contracted")
+
+
+def validate_ae_title(value: str) -> None:
+    # DICOM AE: up to 16 characters of the default repertoire, no backslash or control.
+    if len(value) > 16 or not value.isascii() or "\\" in value or not value.isprintable():
+        raise ValidationError(_("An AE title is at most 16 ASCII characters, no backslash."))
 
 
 class Centre(models.Model):
@@ -49,9 +56,25 @@ class Centre(models.Model):
     feed_interval_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
     )
+    # The AE title the centre's modalities call to read its DICOM Modality Worklist
+    # (ordering.worklist); empty: the centre does not use ours.
+    worklist_ae_title = models.CharField(
+        _("Worklist AE title"),
+        max_length=16,
+        blank=True,
+        validators=[validate_ae_title],
+        help_text=_("The AE title your modalities call for their worklist; empty: not used."),
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worklist_ae_title"],
+                condition=~Q(worklist_ae_title=""),
+                name="centre_unique_worklist_ae_title",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.town})"
@@ -119,6 +142,15 @@ class Equipment(models.Model):
     # How the centre's FHIR server names this machine: the Slot.schedule reference
     # ("Schedule/irm-1"); slots of other schedules are not ours to offer.
     fhir_schedule = models.CharField(max_length=200, blank=True)
+    # The machine's own AE title, as it asks the worklist for its exams
+    # (ScheduledStationAETitle).
+    station_ae_title = models.CharField(
+        _("Station AE title"),
+        max_length=16,
+        blank=True,
+        validators=[validate_ae_title],
+        help_text=_("The machine's own AE title, as it asks the worklist for its exams."),
+    )
 
     class Meta:
         ordering = ["centre__name", "modality", "name"]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('ordering', '0007_order_identity_traits_booking_token_prescriber_profile'),
-        ('scheduling', '0004_ris_endpoints'),
+        ('scheduling', '0003_slot_runs'),
     ]
 
     operations = [
