@@ -161,7 +161,7 @@ def make_world() -> World:
             centre=centre,
             kind=OutboundKind.NEW,
             placer_number=order.pk.hex.upper(),
-            control_id="MATRIX01",
+            control_id="CTRL-MATRIX",
             payload="",
             state=OutboundState.FAILED,
             last_error="cannot connect (Connection refused)",
