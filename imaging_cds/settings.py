@@ -342,6 +342,32 @@ SLOT_HOLD_SECONDS = env_int(
 HOLDS_RELEASE_SECONDS = env_int(
     "HOLDS_RELEASE_SECONDS", 60, "How often beat releases expired slot holds, seconds.", minimum=5
 )
+# --- Outbox: orders to the centres' RIS (HL7 v2 over MLLP) ---------------------
+HL7_SENDING_FACILITY = env_str(
+    "HL7_SENDING_FACILITY", "IMAGINGCDS", "MSH-4 of the HL7 messages sent to the RIS."
+)
+OUTBOX_DISPATCH_SECONDS = env_int(
+    "OUTBOX_DISPATCH_SECONDS", 30, "How often beat looks for outbound messages due.", minimum=5
+)
+OUTBOX_RETRY_BASE_SECONDS = env_float(
+    "OUTBOX_RETRY_BASE_SECONDS", 30.0, "Wait before the first retry; doubled each time."
+)
+OUTBOX_RETRY_MAX_SECONDS = env_float(
+    "OUTBOX_RETRY_MAX_SECONDS", 3600.0, "Longest wait between two delivery attempts."
+)
+OUTBOX_MAX_ATTEMPTS = env_int(
+    "OUTBOX_MAX_ATTEMPTS", 12, "Attempts before a message is marked failed.", minimum=1
+)
+MLLP_CONNECT_TIMEOUT = env_float(
+    "MLLP_CONNECT_TIMEOUT", 5.0, "Seconds to connect to a RIS (and finish TLS)."
+)
+MLLP_ANSWER_TIMEOUT = env_float(
+    "MLLP_ANSWER_TIMEOUT", 15.0, "Seconds a RIS has to send its whole ACK."
+)
+MLLP_MAX_ANSWER_BYTES = env_int(
+    "MLLP_MAX_ANSWER_BYTES", 65536, "Largest ACK read from a RIS, bytes.", minimum=256
+)
+
 # A task whose worker died unacknowledged goes back to the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int(
@@ -365,6 +391,12 @@ CELERY_BEAT_SCHEDULE = {
     "used-jwt-ids-purge": {
         "task": "ordering.tasks.used_jwt_ids_purge_expired",
         "schedule": 300.0,
+    },
+    # The outbox's safety net: signing enqueues its centre's delivery at once; this
+    # tick picks up whatever a dead worker or a lost task left due.
+    "outbox-dispatch": {
+        "task": "ordering.tasks.outbox_dispatch_due",
+        "schedule": float(OUTBOX_DISPATCH_SECONDS),
     },
 }
 

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ordering.rpps import rpps_validate
@@ -265,3 +266,60 @@ class DecisionFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consultation_id} {self.outcome}"
+
+
+class OutboundKind(models.TextChoices):
+    # Order control codes (ORC-1) of the HL7 v2 order message.
+    NEW = "hl7_nw", _("New order (HL7)")
+    CANCEL = "hl7_ca", _("Cancellation (HL7)")
+
+
+class OutboundState(models.TextChoices):
+    QUEUED = "queued", _("Waiting to be sent")
+    SENT = "sent", _("Sent, no answer yet")
+    ACKNOWLEDGED = "acknowledged", _("Received by the centre")
+    REJECTED = "rejected", _("Refused by the centre")
+    FAILED = "failed", _("Could not be delivered")
+
+
+class OutboundMessage(models.Model):
+    """The transactional outbox (ordering.outbox): a message to a centre, written in
+    the transaction that signs or cancels its order, delivered later by a Celery task.
+    The payload names the patient: it goes with the order (cascade), and neither it
+    nor ``last_error`` is ever logged."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="outbound_messages")
+    # Messages of one centre go out one at a time, oldest (lowest id) first.
+    centre = models.ForeignKey(
+        "scheduling.Centre", on_delete=models.CASCADE, related_name="outbound_messages"
+    )
+    kind = models.CharField(max_length=10, choices=OutboundKind.choices)
+    # The order's placer number (ORC-2): with ``kind``, what makes a message unique, so
+    # signing or cancelling twice never queues (nor delivers) a second copy.
+    placer_number = models.CharField(max_length=32)
+    # MSH-10, the same on every attempt: a RIS that got a message whose ACK was lost
+    # recognises the resend.
+    control_id = models.CharField(max_length=20, unique=True)
+    payload = models.TextField()
+    state = models.CharField(
+        max_length=12, choices=OutboundState.choices, default=OutboundState.QUEUED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Why the last attempt did not succeed, in words for the manager; no patient data.
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placer_number", "kind"], name="ordering_one_outbound_message_per_kind"
+            )
+        ]
+        indexes = [models.Index(fields=["centre", "state", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.placer_number} ({self.state})"

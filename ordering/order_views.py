@@ -57,6 +57,8 @@ def order_page_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "order": order,
         "sheet": order_sheet(order),
         "email_form": OrderEmailForm(),
+        # Whether the centre's RIS received the order (ordering.outbox).
+        "deliveries": list(order.outbound_messages.all()),
     }
     if _bookable(order):
         url = booking_url(request, order)

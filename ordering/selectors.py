@@ -11,7 +11,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from imaging_cds.audit import audit_record
-from ordering.models import CdsCard, Consultation, EhrPractitioner, Order
+from ordering.models import CdsCard, Consultation, EhrPractitioner, Order, OutboundMessage
+from scheduling.models import Centre
 
 
 def _key(value: Any) -> uuid.UUID:
@@ -86,3 +87,30 @@ def order_read(*, request: Any, order_id: Any) -> Order:
         patient_ref=order.consultation.patient_ref,
     )
     return order
+
+
+def managed_centre_get(*, user: Any, centre_id: Any) -> Centre:
+    """A centre this user manages; any other: 404, nothing to learn. The one check
+    behind every page of a centre's outbound messages."""
+    found = Centre.objects.filter(pk=centre_id, managers=user.pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def outbound_messages_of_centre(
+    *, user: Any, centre_id: Any
+) -> tuple[Centre, QuerySet[OutboundMessage]]:
+    centre = managed_centre_get(user=user, centre_id=centre_id)
+    messages = OutboundMessage.objects.filter(centre=centre).select_related(
+        "order__procedure", "order__booking__slot"
+    )
+    return centre, messages
+
+
+def outbound_message_get(*, user: Any, centre_id: Any, message_id: Any) -> OutboundMessage:
+    _centre, messages = outbound_messages_of_centre(user=user, centre_id=centre_id)
+    found = messages.filter(pk=message_id).first()
+    if found is None:
+        raise Http404
+    return found

@@ -25,7 +25,8 @@ from ordering.contract import (
     patient_reference,
 )
 from ordering.decision import procedure_need
-from ordering.models import Consultation, Order, OrderStatus
+from ordering.models import Consultation, Order, OrderStatus, OutboundKind
+from ordering.outbox import outbox_write
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import not_appropriate
 from ordering.record import ConsultationRecord, localised
@@ -282,6 +283,7 @@ def order_sign(
                 **({"repeat_confirmed": True} if confirm_duplicate else {}),
             },
         )
+        outbox_write(order=order, kind=OutboundKind.NEW)
     return order
 
 
@@ -306,4 +308,5 @@ def order_cancel(*, order: Order, user: Any, request: Any = None) -> Order:
             object_id=order.pk,
             patient_ref=order.consultation.patient_ref,
         )
+        outbox_write(order=order, kind=OutboundKind.CANCEL)
     return order

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from ordering import outbox
 from ordering.cds.auth import used_jwt_ids_purge
+
+BUSY_RECHECK_SECONDS = 5
 
 
 @shared_task(
@@ -18,3 +22,38 @@ from ordering.cds.auth import used_jwt_ids_purge
 )
 def used_jwt_ids_purge_expired() -> int:
     return used_jwt_ids_purge()
+
+
+@shared_task(
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+)
+def outbox_deliver(centre_id: int) -> int:
+    """Deliver one centre's due messages, then come back when the next one is due."""
+    # Stop taking new messages with time left for one full send before the soft limit.
+    budget = max(
+        settings.CELERY_TASK_SOFT_TIME_LIMIT
+        - settings.MLLP_CONNECT_TIMEOUT
+        - settings.MLLP_ANSWER_TIMEOUT
+        - 5,
+        1.0,
+    )
+    run = outbox.outbox_deliver_centre(centre_id=centre_id, budget_seconds=budget)
+    if run.busy:
+        # The lease holder may have looked before a message was queued: look again soon.
+        outbox_deliver.apply_async((centre_id,), countdown=BUSY_RECHECK_SECONDS)
+    elif run.next_due is not None and run.attempted:
+        # A run that found the head still waiting leaves it to the run that tried it
+        # (or, if that worker died, to beat's outbox_dispatch_due).
+        outbox_deliver.apply_async((centre_id,), eta=run.next_due)
+    return run.delivered
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
+def outbox_dispatch_due() -> int:
+    due = outbox.outbox_centres_due()
+    for centre_id in due:
+        outbox_deliver.delay(centre_id)
+    return len(due)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ordering import order_views, smart_views, views
+from ordering import order_views, outbox_views, smart_views, views
 
 app_name = "ordering"
 urlpatterns = [
@@ -23,4 +23,14 @@ urlpatterns = [
     # SMART on FHIR launch from the EHR (ordering.smart).
     path("smart/launch/", smart_views.smart_launch, name="smart_launch"),
     path("smart/callback/", smart_views.smart_callback, name="smart_callback"),
+    path(
+        "centre/<int:centre_id>/messages/",
+        outbox_views.centre_messages,
+        name="centre_messages",
+    ),
+    path(
+        "centre/<int:centre_id>/messages/<int:message_id>/retry/",
+        outbox_views.message_retry,
+        name="message_retry",
+    ),
 ]

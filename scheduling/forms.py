@@ -50,6 +50,7 @@ class CentreForm(forms.ModelForm):
             "accessibility_notes",
             "feed_url",
             "feed_interval_seconds",
+            "worklist_ae_title",
         ]
         labels = {
             "name": _("Name"),
@@ -127,6 +128,7 @@ class EquipmentForm(forms.ModelForm):
             "sedation",
             "slot_minutes",
             "fhir_schedule",
+            "station_ae_title",
         ]
         labels = {
             "name": _("Name"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -25,6 +26,12 @@ class PriceSector(models.TextChoices):
     SECTOR_1 = "sector_1", _("Sector 1 (no extra fees)")
     SECTOR_2 = "sector_2", _("Sector 2 (extra fees possible)")
     NON_CONTRACTED = "non_contracted", _("Not contracted")
+
+
+def validate_ae_title(value: str) -> None:
+    # DICOM AE: up to 16 characters of the default repertoire, no backslash or control.
+    if len(value) > 16 or not value.isascii() or "\\" in value or not value.isprintable():
+        raise ValidationError(_("An AE title is at most 16 ASCII characters, no backslash."))
 
 
 class Centre(models.Model):
@@ -49,12 +56,69 @@ class Centre(models.Model):
     feed_interval_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
     )
+    # The AE title the centre's modalities call to read its DICOM Modality Worklist
+    # (ordering.worklist); empty: the centre does not use ours.
+    worklist_ae_title = models.CharField(
+        _("Worklist AE title"),
+        max_length=16,
+        blank=True,
+        validators=[validate_ae_title],
+        help_text=_("The AE title your modalities call for their worklist; empty: not used."),
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worklist_ae_title"],
+                condition=~Q(worklist_ae_title=""),
+                name="centre_unique_worklist_ae_title",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.town})"
+
+
+class RisProfile(models.TextChoices):
+    """The HL7 v2 message a centre's RIS takes a new order as (cancellation: the same
+    message with order control CA)."""
+
+    ORM_O01 = "ORM_O01", _("ORM^O01 (HL7 v2.5 general order)")
+    OMI_O23 = "OMI_O23", _("OMI^O23 (HL7 v2.5.1 imaging order, IHE Scheduled Workflow)")
+
+
+class RisEndpoint(models.Model):
+    """Where a centre's RIS takes orders over HL7 v2 (MLLP), and which message it reads.
+    A centre without one receives its orders on paper only."""
+
+    centre = models.OneToOneField(Centre, on_delete=models.CASCADE, related_name="ris_endpoint")
+    enabled = models.BooleanField(_("Enabled"), default=True)
+    host = models.CharField(_("MLLP host"), max_length=200)
+    port = models.PositiveIntegerField(
+        _("MLLP port"), validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    use_tls = models.BooleanField(_("TLS"), default=False)
+    # A CA bundle (PEM file path on the server) for a RIS with a private CA; empty: the
+    # system's trusted CAs. The certificate and its host name are always checked.
+    tls_ca_file = models.CharField(_("TLS CA file"), max_length=300, blank=True)
+    profile = models.CharField(
+        _("Message profile"), max_length=8, choices=RisProfile.choices, default=RisProfile.OMI_O23
+    )
+    # MSH-5 / MSH-6: how the RIS names itself; some RIS refuse a message addressed to
+    # another application.
+    receiving_application = models.CharField(_("Receiving application"), max_length=180)
+    receiving_facility = models.CharField(_("Receiving facility"), max_length=180, blank=True)
+    # While a worker delivers this centre's messages: no second worker may, so the
+    # centre receives them in order. A lease, not a lock, so a dead worker's claim ends.
+    delivery_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("RIS endpoint (HL7 v2)")
+        verbose_name_plural = _("RIS endpoints (HL7 v2)")
+
+    def __str__(self) -> str:
+        return f"{self.centre.name} → {self.host}:{self.port}"
 
 
 class Equipment(models.Model):
@@ -78,6 +142,15 @@ class Equipment(models.Model):
     # How the centre's FHIR server names this machine: the Slot.schedule reference
     # ("Schedule/irm-1"); slots of other schedules are not ours to offer.
     fhir_schedule = models.CharField(max_length=200, blank=True)
+    # The machine's own AE title, as it asks the worklist for its exams
+    # (ScheduledStationAETitle).
+    station_ae_title = models.CharField(
+        _("Station AE title"),
+        max_length=16,
+        blank=True,
+        validators=[validate_ae_title],
+        help_text=_("The machine's own AE title, as it asks the worklist for its exams."),
+    )
 
     class Meta:
         ordering = ["centre__name", "modality", "name"]

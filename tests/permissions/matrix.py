@@ -195,6 +195,13 @@ ROWS: dict[str, Row] = {
     "scheduling:centre_edit": Row("POST", managers(200), kwargs=_centre),
     "scheduling:centre_hours": Row("POST", managers(302), kwargs=_centre),
     "scheduling:centre_feed": Row("GET", managers(200), kwargs=_centre),
+    "ordering:centre_messages": Row("GET", managers(200), kwargs=_centre),
+    # The world's message to carol's centre failed: she may send it again.
+    "ordering:message_retry": Row(
+        "POST",
+        managers(302),
+        kwargs=lambda w: {"centre_id": w.centre.pk, "message_id": w.outbound_message.pk},
+    ),
     "scheduling:equipment_add": Row("GET", managers(200), kwargs=_centre),
     "scheduling:equipment_edit": Row(
         "GET",

@@ -18,7 +18,7 @@ from guidelines.models import Procedure, Rule, RuleSet
 from guidelines.rulepack import rulepack_load
 from imaging_cds.pseudonym import pseudonymise
 from imaging_cds.roles import Role
-from ordering.models import Consultation, Order
+from ordering.models import Consultation, Order, OutboundKind, OutboundMessage, OutboundState
 from scheduling.models import Booking, Centre, Equipment, Slot, SlotStatus
 from tests.actors import Actors, make_actors, make_user
 from tests.scheduling.conftest import make_centre, make_machine
@@ -61,6 +61,7 @@ class World:
     # What the API client created itself (alice's are another owner's, for it).
     api_consultation: Consultation
     api_order: Order
+    outbound_message: OutboundMessage
     api_token: str
     revoked_token: str
 
@@ -155,6 +156,16 @@ def make_world() -> World:
         other_order=other_order,
         api_consultation=api_consultation,
         api_order=api_order,
+        outbound_message=OutboundMessage.objects.create(
+            order=order,
+            centre=centre,
+            kind=OutboundKind.NEW,
+            placer_number=order.pk.hex.upper(),
+            control_id="CTRL-MATRIX",
+            payload="",
+            state=OutboundState.FAILED,
+            last_error="cannot connect (Connection refused)",
+        ),
         api_token=Token.objects.create(user=actors.emr).key,
         revoked_token=revoked_token,
     )

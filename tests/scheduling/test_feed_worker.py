@@ -35,7 +35,11 @@ def test_the_beat_schedule_dispatches_feeds_and_sweeps_expired_holds() -> None:
         "scheduling.tasks.availability_dispatch_due",
         "scheduling.tasks.holds_release_expired",
         "ordering.tasks.used_jwt_ids_purge_expired",
+        "ordering.tasks.outbox_dispatch_due",
     }
+    # What a worker imports at start (autodiscovery): run alone, this test imported
+    # no app's tasks module yet.
+    app.loader.import_default_modules()
     assert all(task in app.tasks for task in tasks)
 
 

@@ -1,0 +1,246 @@
+"""The transactional outbox: what a signed or cancelled order must tell its centre.
+
+``outbox_write`` runs inside the transaction that signs or cancels the order, so the
+message exists exactly when the order change does; a Celery task
+(ordering.tasks.outbox_deliver) sends it afterwards. Delivery is
+
+- ordered per centre: one worker at a time holds a centre's lease (a conditional
+  write on its RisEndpoint) and sends that centre's messages oldest first; a message
+  waiting for its retry holds back the ones after it;
+- at most one message per (placer number, kind): a database constraint;
+- never lost: a failure leaves the message queued with its next attempt time
+  (exponential backoff), until OUTBOX_MAX_ATTEMPTS, then ``failed``; a message left
+  ``sent`` by a dead worker is sent again with the same MSH-10, so the RIS can tell.
+
+Nothing here logs a payload, a RIS's answer text or anything naming the patient.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from imaging_cds.audit import audit_record
+from ordering.models import Order, OutboundKind, OutboundMessage, OutboundState
+from ordering.ris.messages import MessageInvalid, control_id_new, hl7_order_message, placer_number
+from ordering.ris.mllp import Endpoint, MllpError, mllp_send
+from scheduling.models import RisEndpoint
+
+logger = logging.getLogger(__name__)
+
+PENDING = (OutboundState.QUEUED, OutboundState.SENT)
+RETRYABLE = (OutboundState.REJECTED, OutboundState.FAILED)
+
+
+def _deliver_soon(centre_id: int) -> None:
+    from ordering.tasks import outbox_deliver
+
+    transaction.on_commit(lambda: outbox_deliver.delay(centre_id))
+
+
+def _centre_of(order: Order, kind: str) -> tuple[int, RisEndpoint] | None:
+    """The centre to tell and its RIS endpoint, or None: the order was booked at no
+    centre with a RIS endpoint (a cancellation goes where its new order went)."""
+    if kind == OutboundKind.NEW:
+        if order.booking is None:
+            return None
+        centre_id = order.booking.slot.equipment.centre_id
+    else:
+        new = OutboundMessage.objects.filter(order=order, kind=OutboundKind.NEW).first()
+        if new is None:
+            return None
+        centre_id = new.centre_id
+    endpoint = RisEndpoint.objects.filter(centre_id=centre_id, enabled=True).first()
+    return (centre_id, endpoint) if endpoint is not None else None
+
+
+def outbox_write(*, order: Order, kind: str) -> OutboundMessage | None:
+    """Queue the message ``kind`` for ``order`` in the caller's transaction (a second
+    call for the same order and kind returns the first message)."""
+    target = _centre_of(order, kind)
+    if target is None:
+        return None
+    centre_id, endpoint = target
+    control_id = control_id_new()
+    state, error, payload = OutboundState.QUEUED, "", ""
+    try:
+        payload = hl7_order_message(
+            order=order,
+            kind=kind,
+            profile=endpoint.profile,
+            receiving_application=endpoint.receiving_application,
+            receiving_facility=endpoint.receiving_facility,
+            control_id=control_id,
+        )
+    except MessageInvalid as invalid:
+        # Signing goes on: the order is valid, its message is not; the manager sees why.
+        state, error = OutboundState.FAILED, str(invalid)
+    message, created = OutboundMessage.objects.get_or_create(
+        placer_number=placer_number(order),
+        kind=kind,
+        defaults={
+            "order": order,
+            "centre_id": centre_id,
+            "control_id": control_id,
+            "payload": payload,
+            "state": state,
+            "last_error": error,
+        },
+    )
+    if created and state == OutboundState.QUEUED:
+        _deliver_soon(centre_id)
+    return message
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    # Jitter, so that many messages failed together do not retry together.
+    delay = min(base, settings.OUTBOX_RETRY_MAX_SECONDS) * random.uniform(1.0, 1.1)  # noqa: S311
+    return timedelta(seconds=delay)
+
+
+def _endpoint(ris: RisEndpoint) -> Endpoint:
+    return Endpoint(host=ris.host, port=ris.port, use_tls=ris.use_tls, tls_ca_file=ris.tls_ca_file)
+
+
+def _deliver_one(message: OutboundMessage, ris: RisEndpoint | None) -> None:
+    now = timezone.now()
+    if ris is None or not ris.enabled:
+        message.state = OutboundState.FAILED
+        message.last_error = "the centre has no enabled RIS endpoint"
+        message.save(update_fields=["state", "last_error"])
+        return
+    # Recorded before the send: a worker dying now leaves "sent", sent again later.
+    message.state = OutboundState.SENT
+    message.attempts += 1
+    message.last_attempt_at = now
+    message.save(update_fields=["state", "attempts", "last_attempt_at"])
+    try:
+        ack = mllp_send(
+            _endpoint(ris),
+            message.payload,
+            control_id=message.control_id,
+            connect_timeout=settings.MLLP_CONNECT_TIMEOUT,
+            answer_timeout=settings.MLLP_ANSWER_TIMEOUT,
+            max_answer_bytes=settings.MLLP_MAX_ANSWER_BYTES,
+        )
+    except MllpError as error:
+        message.last_error = str(error)
+        if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            message.state = OutboundState.FAILED
+        else:
+            message.state = OutboundState.QUEUED
+            message.next_attempt_at = timezone.now() + _backoff(message.attempts)
+    else:
+        if ack.accepted:
+            message.state = OutboundState.ACKNOWLEDGED
+            message.acknowledged_at = timezone.now()
+            message.last_error = ""
+        else:
+            message.state = OutboundState.REJECTED
+            message.last_error = f"{ack.code}: {ack.text}"[:500]
+    message.save(update_fields=["state", "last_error", "next_attempt_at", "acknowledged_at"])
+    # Ids and states only: the RIS's text may quote the patient.
+    logger.info(
+        "outbound message %s to centre %s: %s after %s attempt(s)",
+        message.pk,
+        message.centre_id,
+        message.state,
+        message.attempts,
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    delivered: int
+    # When this centre next has a message due (None: nothing pending).
+    next_due: datetime | None
+    # Another worker held the centre's lease: it does the work.
+    busy: bool = False
+    # Messages this run tried to send: only a run that did comes back for the next
+    # attempt, so extra triggers (one per signing) never multiply into many chains.
+    attempted: int = 0
+
+
+def _lease_claim(centre_id: int, now: datetime) -> bool:
+    lease = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+    claimed = (
+        RisEndpoint.objects.filter(centre_id=centre_id)
+        .filter(Q(delivery_lease_until__isnull=True) | Q(delivery_lease_until__lt=now))
+        .update(delivery_lease_until=now + lease)
+    )
+    if claimed:
+        return True
+    # A centre whose endpoint was removed still has its messages failed, in order.
+    return not RisEndpoint.objects.filter(centre_id=centre_id).exists()
+
+
+def outbox_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryRun:
+    """Send this centre's due messages in order, until one must wait or the time
+    budget is spent."""
+    started = timezone.now()
+    if not _lease_claim(centre_id, started):
+        return DeliveryRun(delivered=0, next_due=None, busy=True)
+    delivered = attempted = 0
+    try:
+        ris = RisEndpoint.objects.filter(centre_id=centre_id).first()
+        while True:
+            head = (
+                OutboundMessage.objects.filter(centre_id=centre_id, state__in=PENDING)
+                .order_by("id")
+                .first()
+            )
+            if head is None:
+                return DeliveryRun(delivered, next_due=None, attempted=attempted)
+            now = timezone.now()
+            if head.state == OutboundState.QUEUED and head.next_attempt_at > now:
+                return DeliveryRun(delivered, next_due=head.next_attempt_at, attempted=attempted)
+            if (now - started).total_seconds() > budget_seconds:
+                return DeliveryRun(delivered, next_due=now, attempted=attempted)
+            _deliver_one(head, ris)
+            attempted += 1
+            if head.state == OutboundState.ACKNOWLEDGED:
+                delivered += 1
+    finally:
+        RisEndpoint.objects.filter(centre_id=centre_id).update(delivery_lease_until=None)
+
+
+def outbox_centres_due() -> list[int]:
+    """Centres with a message due now (beat's safety net)."""
+    now = timezone.now()
+    return list(
+        OutboundMessage.objects.filter(state__in=PENDING, next_attempt_at__lte=now)
+        .values_list("centre_id", flat=True)
+        .distinct()
+        .order_by("centre_id")
+    )
+
+
+def outbound_message_retry(*, message: OutboundMessage, user: Any, request: Any = None) -> bool:
+    """A manager sends a rejected or failed message again, with a fresh set of
+    attempts; it keeps its place (its id) in the centre's order. False if there was
+    nothing to retry."""
+    with transaction.atomic():
+        updated = OutboundMessage.objects.filter(pk=message.pk, state__in=RETRYABLE).update(
+            state=OutboundState.QUEUED, attempts=0, next_attempt_at=timezone.now()
+        )
+        if not updated:
+            return False
+        audit_record(
+            action="outbound_message.retry",
+            request=request,
+            user=user,
+            object_type="outbound_message",
+            object_id=message.pk,
+            detail={"order_id": str(message.order_id), "kind": message.kind},
+        )
+        _deliver_soon(message.centre_id)
+    return True
