@@ -227,6 +227,9 @@ ROWS: dict[str, Row] = {
     # No address given: the prescriber reaches the form's check (400).
     "ordering:email": Row("POST", prescribers(400), kwargs=_order),
     "ordering:profile": Row("GET", prescribers(200, 200)),
+    # Without the EHR's launch parameters, or with no launch begun: refused, said.
+    "ordering:smart_launch": Row("GET", prescribers(400, 400)),
+    "ordering:smart_callback": Row("GET", prescribers(400, 400)),
     # --- the patient's booking page: public, the unguessable token is the key -----------
     "booking:page": Row("GET", everyone(200), kwargs=_booking_token),
     # --- REST API (token) -----------------------------------------------------------------
