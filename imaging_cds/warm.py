@@ -23,10 +23,13 @@ def warm_up() -> float | None:
     started = time.monotonic()
     try:
         rules = published_rule_set_compiled()
+        understand("douleur depuis trois jours", rules)
     except (NoPublishedRuleSet, DatabaseError) as exc:
         logger.warning("warm-up skipped: %s", exc.__class__.__name__)
         return None
-    understand("douleur depuis trois jours", rules)
+    except Exception as exc:  # warming is an optimisation: it never stops a worker
+        logger.warning("warm-up failed: %r", exc)
+        return None
     took = time.monotonic() - started
     logger.info("warm-up done in %.1f s", took)
     return took
