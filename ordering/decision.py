@@ -22,7 +22,8 @@ from guidelines.engine import Decision, Rating, evaluate, published_rule_set_com
 from guidelines.models import Procedure
 from imaging_cds.audit import audit_record
 from ordering.contract import ClinicalInput, PatientInput, age_in_years
-from ordering.models import Consultation
+from ordering.models import Consultation, PilotChannel
+from ordering.pilot.measures import measure_decision
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
     RankedOption,
@@ -308,9 +309,16 @@ def decision_make(
     filters: OptionFilters,
     request: Any = None,
     force_prior_refresh: bool = False,
+    channel: str = PilotChannel.API,
+    practitioner: Any = None,
+    requested_procedure_code: str = "",
 ) -> DecisionOutcome:
     """Rate, look up priors, find slots, rank, record. ``patient`` and ``clinical``
-    come from ordering.contract: every entry point has checked them the same way."""
+    come from ordering.contract: every entry point has checked them the same way.
+    ``channel``, ``practitioner`` and ``requested_procedure_code`` are what the pilot
+    report records of the decision (ordering.pilot.measures)."""
+    # The pilot's clock starts when the indication reaches the decision.
+    started_at = timezone.now()
     today = timezone.localdate()
     rules = published_rule_set_compiled()
     priors = priors_lookup(
@@ -385,6 +393,13 @@ def decision_make(
         }
     with transaction.atomic():
         consultation.save()
+        measure_decision(
+            consultation=consultation,
+            channel=channel,
+            started_at=started_at,
+            practitioner=practitioner,
+            requested_procedure_code=requested_procedure_code,
+        )
         priors_audit(priors, patient_ref=patient.reference, user=prescriber, request=request)
         audit_record(
             action="consultation.create",
