@@ -162,7 +162,7 @@ class DecisionOutcome:
     options: Options
 
 
-def _rating_record(rating: Rating) -> dict[str, Any]:
+def rating_record(rating: Rating) -> dict[str, Any]:
     procedure = rating.procedure
     redundancy = rating.redundancy
     return {
@@ -351,7 +351,7 @@ def decision_make(
     if clinical.understanding is not None:
         inputs["understanding"] = clinical.understanding.as_record()
     decision = evaluate(indication_code, patient_context(inputs, priors.facts, today), rules)
-    ratings = [_rating_record(r) for r in decision.ratings]
+    ratings = [rating_record(r) for r in decision.ratings]
     no_imaging = decision.guideline_applies and not any(rating_offerable(r) for r in ratings)
     outputs: dict[str, Any] = {
         "status": decision.status,

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from ordering.models import (
     CdsModeValue,
     Consultation,
     DecisionMeasure,
+    Order,
     PilotChannel,
     PrescriberAnswer,
     PrescriberProfile,
@@ -275,3 +277,35 @@ def test_the_report_names_prescribers_to_the_medical_director_only(
     assert rows[1][:6] == ["figure", "coverage", "silent", "%", "100.0000", "1 / 1"]
     assert any("Alice Prescriptrice" in row for row in rows)
     assert AuditEvent.objects.filter(action="pilot_report.export").exists()
+
+
+# --- the demo pilot ----------------------------------------------------------------------
+
+
+def test_the_demo_pilot_fills_four_silent_then_four_active_weeks_and_replaces_itself(
+    client: Client, actors: Actors, world: FlowPacs
+) -> None:
+    out = io.StringIO()
+    call_command("demo_pilot", "--force", stdout=out)
+    assert "silent" in out.getvalue()
+    report = pilot_report(Filters())
+    assert report.totals["silent"] > 300 and report.totals["active"] > 300
+    (silent_from, silent_to), (active_from, active_to) = (
+        report.periods["silent"],
+        report.periods["active"],
+    )
+    assert silent_from and silent_to and active_from and active_to
+    assert silent_to < active_from and (active_to - silent_from).days < 7 * 8
+    figures = {f.key: f.by_mode for f in report.figures}
+    # The cards change orders in the active weeks only; silent shows nothing.
+    assert figures["cards"]["silent"].count == 0
+    assert figures["interruptive"]["active"].count > 0
+    # No patient behind it: no identifier, no order, no booking.
+    assert not Order.objects.exists()
+    total = DecisionMeasure.objects.count()
+    call_command("demo_pilot", "--force", stdout=io.StringIO())
+    assert DecisionMeasure.objects.count() == total
+    assert CdsMode.objects.count() == 2
+    client.force_login(actors.erin)
+    page = client.get("/reports/pilot/")
+    assert page.status_code == 200 and "Prescripteur 6" in page.content.decode()
