@@ -344,3 +344,29 @@ def _periods(rows: QuerySet[DecisionMeasure]) -> dict[str, tuple[date | None, da
             timezone.localdate(span["last"]),
         )
     return periods
+
+
+# Edges of the time histogram, in seconds: the goals (10 s, 30 s) are edges.
+TIME_EDGES = (1, 2, 5, 10, 30, 60, 120)
+
+
+def time_histogram(filters: Filters, column: str) -> dict[str, list[int]]:
+    """How many decisions fall in each interval of TIME_EDGES (and beyond the last),
+    per mode: one grouped query."""
+    bounds = [timedelta(seconds=edge) for edge in TIME_EDGES]
+    buckets: dict[str, Any] = {}
+    lower: timedelta | None = None
+    for i, upper in enumerate([*bounds, None]):
+        condition = Q(**{f"{column}__isnull": False})
+        if lower is not None:
+            condition &= Q(**{f"{column}__gte": lower})
+        if upper is not None:
+            condition &= Q(**{f"{column}__lt": upper})
+        buckets[f"b{i}"] = Count("pk", filter=condition)
+        lower = upper
+    rows = pilot_measures(filters).values("mode").annotate(**buckets)
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        counts: dict[str, Any] = dict(row)
+        found[counts["mode"]] = [counts[f"b{i}"] for i in range(len(bounds) + 1)]
+    return {m.value: found.get(m.value, [0] * (len(bounds) + 1)) for m in COMPARED}

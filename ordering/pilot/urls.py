@@ -10,4 +10,5 @@ urlpatterns = [
     path("pilot/", views.report_page, name="report"),
     path("pilot/report.csv", views.report_csv, name="report_csv"),
     path("pilot/modes/", views.modes_page, name="modes"),
+    path("pilot/plot/<slug:name>.svg", views.report_plot, name="plot"),
 ]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -22,7 +23,16 @@ from imaging_cds.roles import MODE_CHANGERS, PILOT_READERS, can_see_prescriber_n
 from ordering.models import CdsModeValue
 from ordering.pilot.forms import CdsModeForm, ReportFilterForm
 from ordering.pilot.modes import cds_mode_at, cds_mode_set, cds_modes_history
-from ordering.pilot.report import COMPARED, Figure, PilotReport, Proportion, Quantile, pilot_report
+from ordering.pilot.plots import shares_svg, times_svg
+from ordering.pilot.report import (
+    COMPARED,
+    Figure,
+    PilotReport,
+    Proportion,
+    Quantile,
+    pilot_report,
+    time_histogram,
+)
 
 
 def _cell(figure: Figure, value: Proportion | Quantile) -> dict[str, Any]:
@@ -250,3 +260,34 @@ def modes_page(request: HttpRequest) -> HttpResponse:
         context,
         status=400 if request.method == "POST" else 200,
     )
+
+
+PLOTS = ("shares", "to_options", "to_signature")
+
+
+# matplotlib's SVG styles its shapes with style attributes: allowed in this image only,
+# which carries no script (script-src stays 'none' here, as everything else).
+# (django-csp types its decorators for views taking the request alone.)
+@csp_replace(  # type: ignore[arg-type]
+    {"default-src": ["'none'"], "script-src": ["'none'"], "style-src": ["'unsafe-inline'"]}
+)
+@require_GET
+@role_required(*PILOT_READERS)
+def report_plot(request: HttpRequest, name: str) -> HttpResponse:
+    """A plot of the report, as an SVG image, under the same filters as the page."""
+    if name not in PLOTS:
+        raise Http404
+    filters = ReportFilterForm(request.GET or None).to_filters()
+    labels = [str(mode.label) for mode in COMPARED]
+    if name == "shares":
+        svg = shares_svg(pilot_report(filters), labels)
+    else:
+        title = (
+            _("Time from the indication to the options, per decision")
+            if name == "to_options"
+            else _("Time from the indication to the signature, per signed decision")
+        )
+        svg = times_svg(time_histogram(filters, name), labels, title)
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=60"
+    return response

@@ -309,3 +309,24 @@ def test_the_demo_pilot_fills_four_silent_then_four_active_weeks_and_replaces_it
     client.force_login(actors.erin)
     page = client.get("/reports/pilot/")
     assert page.status_code == 200 and "Prescripteur 6" in page.content.decode()
+
+
+def test_the_plots_are_svg_images_with_no_script_under_their_own_policy(
+    client: Client, actors: Actors, director: User
+) -> None:
+    _measure(actors.alice, "silent", seconds=3)
+    _measure(actors.alice, "active", seconds=12, interruptive=True)
+    client.force_login(director)
+    page = client.get("/reports/pilot/").content.decode()
+    assert 'src="/reports/pilot/plot/shares.svg"' in page
+    for name in ("shares", "to_options", "to_signature"):
+        plot = client.get(f"/reports/pilot/plot/{name}.svg")
+        assert plot.status_code == 200 and plot["Content-Type"] == "image/svg+xml"
+        body = plot.content.decode()
+        assert "<svg" in body and "<script" not in body.lower()
+        policy = plot["Content-Security-Policy"]
+        assert "script-src 'none'" in policy and "default-src 'none'" in policy
+    assert client.get("/reports/pilot/plot/other.svg").status_code == 404
+    # The page itself keeps the site's policy: no inline style, no inline script.
+    policy = client.get("/reports/pilot/")["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy
