@@ -48,14 +48,18 @@ def _bars(
     axes.bar(xs, values, width, label=label, color=colour, hatch=hatch, edgecolor="#000000")
 
 
-def _svg(figure: PlotFigure) -> bytes:
+def _render(figure: PlotFigure, fmt: str) -> bytes:
+    """SVG for the page; PNG at print resolution for the PDF (fpdf2 draws SVG text poorly)."""
     out = io.BytesIO()
     with _style():
-        figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+        if fmt == "png":
+            figure.savefig(out, format="png", dpi=200, bbox_inches="tight")
+        else:
+            figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     return out.getvalue()
 
 
-def shares_svg(report: PilotReport, mode_labels: Sequence[str]) -> bytes:
+def shares_plot(report: PilotReport, mode_labels: Sequence[str], fmt: str = "svg") -> bytes:
     """The four shares, silent beside active, each with its 95 % interval and its goal."""
     with _style():
         figure = PlotFigure(figsize=(7.0, 3.2))
@@ -87,10 +91,12 @@ def shares_svg(report: PilotReport, mode_labels: Sequence[str]) -> bytes:
         axes.set_ylim(0, 100)
         axes.legend(frameon=False)
         axes.spines[["top", "right"]].set_visible(False)
-        return _svg(figure)
+        return _render(figure, fmt)
 
 
-def times_svg(histogram: dict[str, list[int]], mode_labels: Sequence[str], title: str) -> bytes:
+def times_plot(
+    histogram: dict[str, list[int]], mode_labels: Sequence[str], title: str, fmt: str = "svg"
+) -> bytes:
     """The distribution of a time per decision, as a share of each mode's decisions."""
     with _style():
         figure = PlotFigure(figsize=(7.0, 2.8))
@@ -110,4 +116,4 @@ def times_svg(histogram: dict[str, list[int]], mode_labels: Sequence[str], title
         axes.set_title(title, loc="left")
         axes.legend(frameon=False)
         axes.spines[["top", "right"]].set_visible(False)
-        return _svg(figure)
+        return _render(figure, fmt)

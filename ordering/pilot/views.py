@@ -23,7 +23,8 @@ from imaging_cds.roles import MODE_CHANGERS, PILOT_READERS, can_see_prescriber_n
 from ordering.models import CdsModeValue
 from ordering.pilot.forms import CdsModeForm, ReportFilterForm
 from ordering.pilot.modes import cds_mode_at, cds_mode_set, cds_modes_history
-from ordering.pilot.plots import shares_svg, times_svg
+from ordering.pilot.pdf import pilot_report_pdf
+from ordering.pilot.plots import shares_plot, times_plot
 from ordering.pilot.report import (
     COMPARED,
     Figure,
@@ -265,6 +266,12 @@ def modes_page(request: HttpRequest) -> HttpResponse:
 PLOTS = ("shares", "to_options", "to_signature")
 
 
+def _times_title(name: str) -> str:
+    if name == "to_options":
+        return _("Time from the indication to the options, per decision")
+    return _("Time from the indication to the signature, per signed decision")
+
+
 # matplotlib's SVG styles its shapes with style attributes: allowed in this image only,
 # which carries no script (script-src stays 'none' here, as everything else).
 # (django-csp types its decorators for views taking the request alone.)
@@ -280,14 +287,49 @@ def report_plot(request: HttpRequest, name: str) -> HttpResponse:
     filters = ReportFilterForm(request.GET or None).to_filters()
     labels = [str(mode.label) for mode in COMPARED]
     if name == "shares":
-        svg = shares_svg(pilot_report(filters), labels)
+        svg = shares_plot(pilot_report(filters), labels)
     else:
-        title = (
-            _("Time from the indication to the options, per decision")
-            if name == "to_options"
-            else _("Time from the indication to the signature, per signed decision")
-        )
-        svg = times_svg(time_histogram(filters, name), labels, title)
+        svg = times_plot(time_histogram(filters, name), labels, _times_title(name))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@require_GET
+@role_required(*PILOT_READERS)
+def report_pdf(request: HttpRequest) -> HttpResponse:
+    """The report on A4, with its plots, for the medical director to sign."""
+    form = ReportFilterForm(request.GET or None)
+    filters = form.to_filters()
+    report = pilot_report(filters)
+    labels = [str(mode.label) for mode in COMPARED]
+    plots = [
+        shares_plot(report, labels, fmt="png"),
+        times_plot(
+            time_histogram(filters, "to_options"), labels, _times_title("to_options"), fmt="png"
+        ),
+    ]
+    chosen = [
+        f"{form.fields[name].label}: {value}"
+        for name, value in (form.cleaned_data.items() if form.is_bound and form.is_valid() else [])
+        if value
+    ]
+    pdf = pilot_report_pdf(
+        modes=labels,
+        totals=[report.totals[mode.value] for mode in COMPARED],
+        periods=[report.periods[mode.value] for mode in COMPARED],
+        figures=_figure_rows(report),
+        reasons=[report.reasons[mode.value] for mode in COMPARED],
+        breakdowns=_breakdown_rows(request, report),
+        plots=plots,
+        filters_text=" · ".join(chosen),
+    )
+    audit_record(
+        action="pilot_report.export",
+        request=request,
+        object_type="pilot_report",
+        detail={"format": "pdf"},
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = 'inline; filename="pilot-report.pdf"'
     return response

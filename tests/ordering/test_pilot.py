@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from pypdf import PdfReader
 
 from imaging_cds.models import AuditEvent
 from imaging_cds.roles import Role
@@ -277,6 +278,14 @@ def test_the_report_names_prescribers_to_the_medical_director_only(
     assert rows[1][:6] == ["figure", "coverage", "silent", "%", "100.0000", "1 / 1"]
     assert any("Alice Prescriptrice" in row for row in rows)
     assert AuditEvent.objects.filter(action="pilot_report.export").exists()
+    printed = client.get("/reports/pilot/report.pdf")
+    assert printed["Content-Type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(printed.content)).pages)
+    assert "Rapport du pilote" in text and "Alice Prescriptrice" in text
+    client.force_login(actors.erin)
+    printed = client.get("/reports/pilot/report.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(printed.content)).pages)
+    assert "Prescriptrice" not in text and "Prescripteur 1" in text
 
 
 # --- the demo pilot ----------------------------------------------------------------------

@@ -192,6 +192,7 @@ ROWS: dict[str, Row] = {
     # --- the pilot: guideline editors here; the medical director in tests/ordering/test_pilot
     "pilot:report": Row("GET", editors(200)),
     "pilot:report_csv": Row("GET", editors(200)),
+    "pilot:report_pdf": Row("GET", editors(200)),
     "pilot:plot": Row("GET", editors(200), kwargs=lambda w: {"name": "shares"}),
     # No period given: the editor reaches the form's check (400).
     "pilot:modes": Row("POST", editors(400)),
