@@ -89,7 +89,7 @@ def shares_plot(report: PilotReport, mode_labels: Sequence[str], fmt: str = "svg
         axes.set_xticks(list(positions), names)
         axes.set_ylabel("%")
         axes.set_ylim(0, 100)
-        axes.legend(frameon=False)
+        axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         axes.spines[["top", "right"]].set_visible(False)
         return _render(figure, fmt)
 
@@ -114,6 +114,6 @@ def times_plot(
         axes.set_xticks(range(len(names)), names)
         axes.set_ylabel("%")
         axes.set_title(title, loc="left")
-        axes.legend(frameon=False)
+        axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         axes.spines[["top", "right"]].set_visible(False)
         return _render(figure, fmt)
