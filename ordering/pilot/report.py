@@ -196,6 +196,18 @@ def pilot_measures(filters: Filters, *, now: datetime | None = None) -> QuerySet
         to_signature=ExpressionWrapper(
             F("signed_at") - F("decided_at"), output_field=DurationField()
         ),
+        # CDS Hooks: from the hook call to the EHR's feedback (the page's answer is its
+        # signature, already above).
+        to_answer=Case(
+            When(
+                channel=PilotChannel.CDS_HOOKS,
+                then=ExpressionWrapper(
+                    F("answered_at") - F("decided_at"), output_field=DurationField()
+                ),
+            ),
+            default=None,
+            output_field=DurationField(),
+        ),
     )
 
 
@@ -259,6 +271,7 @@ TIMES: tuple[tuple[str, str | Promise, float, Goal | None], ...] = (
     ("to_options", _("Time to the options, 90th percentile"), 0.9, Goal(30.0, at_least=False)),
     ("to_signature", _("Time to the signature, median"), 0.5, None),
     ("to_signature", _("Time to the signature, 90th percentile"), 0.9, None),
+    ("to_answer", _("Time to the EHR's feedback, median"), 0.5, None),
 )
 
 

@@ -204,6 +204,7 @@ def _measure(
         card_interruptive=interruptive,
         answer=answer,
         override_reason=reason,
+        answered_at=decided + timedelta(seconds=20) if answer else None,
     )
 
 
@@ -251,6 +252,9 @@ def test_the_report_sets_silent_against_active_with_counts_and_intervals(
     assert figures["interruptive"]["active"].count == 1
     median = figures["to_options_p50"]["active"]
     assert median.value == 9.0 and median.count == 11
+    answered = figures["to_answer_p50"]
+    assert (answered["active"].value, answered["active"].count) == (20.0, 10)
+    assert answered["silent"].count == 0
     [(reason, share)] = report.reasons["active"]
     assert reason == "patient-preference" and (share.count, share.total) == (2, 2)
 
