@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -102,16 +103,23 @@ def quantile_ranks(n: int, q: float, z: float = Z95) -> tuple[int, int, int]:
     return centre, low, high
 
 
-class PercentileDisc(Aggregate):
-    """PostgreSQL's ordered-set aggregate: the first value whose rank reaches the fraction."""
+class PercentilesDisc(Aggregate):
+    """PostgreSQL's ordered-set aggregate over an array of fractions: one sort gives
+    every rank asked (for each, the first value whose rank reaches the fraction)."""
 
     function = "PERCENTILE_DISC"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
     allow_distinct = False
 
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        # A literal built from a float we computed, never from input.
-        super().__init__(expression, fraction=f"{float(fraction):.12f}", **extra)
+    def __init__(self, expression: Any, fractions: list[float], **extra: Any) -> None:
+        # Literals built from floats computed here, never from input.
+        literal = ", ".join(f"{float(f):.12f}" for f in fractions)
+        super().__init__(
+            expression,
+            fractions=literal,
+            output_field=ArrayField(DurationField()),
+            **extra,
+        )
 
 
 def _seconds(value: Any) -> float | None:
@@ -128,12 +136,9 @@ def _values_at_ranks(
     if connection.vendor == "postgresql":
         # percentile_disc(f) is the value of rank ceil(f × n): half a rank below each
         # rank keeps float rounding from stepping to the next one.
-        aggregates = {
-            f"r{i}": PercentileDisc(column, (rank - 0.5) / n, output_field=DurationField())
-            for i, rank in enumerate(ranks)
-        }
-        found = rows.aggregate(**aggregates)
-        return [_seconds(found[f"r{i}"]) for i in range(len(ranks))]
+        fractions = [(rank - 0.5) / n for rank in ranks]
+        found = rows.aggregate(values=PercentilesDisc(column, fractions))["values"] or []
+        return [_seconds(value) for value in found]
     # SQLite (the embedded default) has no ordered-set aggregate: the database sorts
     # and each rank is read as one row at its offset.
     ordered = rows.order_by(column).values_list(column, flat=True)
@@ -141,16 +146,16 @@ def _values_at_ranks(
 
 
 def _quantiles(
-    rows: QuerySet[DecisionMeasure], column: str, qs: tuple[float, ...]
+    rows: QuerySet[DecisionMeasure], column: str, n: int, qs: tuple[float, ...]
 ) -> list[Quantile]:
-    rows = rows.exclude(**{f"{column}__isnull": True})
-    n = rows.count()
+    """The quantiles ``qs`` of a time over ``n`` rows that have it (n counted with the
+    other figures), with their intervals: one sort."""
     if n == 0:
         return [Quantile(q, 0, None, None, None) for q in qs]
     ranks: list[int] = []
     for q in qs:
         ranks.extend(quantile_ranks(n, q))
-    values = _values_at_ranks(rows, column, n, ranks)
+    values = _values_at_ranks(rows.exclude(**{f"{column}__isnull": True}), column, n, ranks)
     return [
         Quantile(q, n, values[3 * i], values[3 * i + 1], values[3 * i + 2])
         for i, q in enumerate(qs)
@@ -231,6 +236,7 @@ def _counts() -> dict[str, Any]:
         "cards": Count("pk", filter=Q(card_shown=True)),
         "overridden": Count("pk", filter=Q(outcome=PrescriberAnswer.OVERRIDDEN)),
         "signed": Count("pk", filter=Q(signed_at__isnull=False)),
+        **{f"n_{column}": Count(column) for column in TIME_COLUMNS},
     }
 
 
@@ -275,6 +281,9 @@ TIMES: tuple[tuple[str, str | Promise, float, Goal | None], ...] = (
 )
 
 
+TIME_COLUMNS = tuple(dict.fromkeys(column for column, _label, _q, _goal in TIMES))
+
+
 def _proportion(key: str, counts: dict[str, Any]) -> Proportion:
     total = counts["total"]
     match key:
@@ -292,18 +301,27 @@ def _proportion(key: str, counts: dict[str, Any]) -> Proportion:
 
 def pilot_report(filters: Filters, *, now: datetime | None = None) -> PilotReport:
     rows = pilot_measures(filters, now=now)
+    spans = {"first": Min("decided_at"), "last": Max("decided_at")}
     grouped: dict[str, dict[str, Any]] = {
-        row["mode"]: dict(row) for row in rows.values("mode").annotate(**_counts())
+        row["mode"]: dict(row) for row in rows.values("mode").annotate(**_counts(), **spans)
     }
-    empty: dict[str, Any] = dict.fromkeys(_counts(), 0)
+    empty: dict[str, Any] = {**dict.fromkeys(_counts(), 0), "first": None, "last": None}
     counts = {mode.value: grouped.get(mode.value, empty) for mode in COMPARED}
     figures = [
         Figure(key, label, unit, goal, {m: _proportion(key, c) for m, c in counts.items()})
         for key, label, unit, goal in FIGURES
     ]
+    # Every quantile of a time in one sort per mode.
+    found: dict[tuple[str, str, float], Quantile] = {}
+    for column in TIME_COLUMNS:
+        qs = tuple(q for c, _label, q, _goal in TIMES if c == column)
+        for mode in COMPARED:
+            n = counts[mode.value][f"n_{column}"]
+            for quantile in _quantiles(rows.filter(mode=mode), column, n, qs):
+                found[(column, mode.value, quantile.q)] = quantile
     for column, label, q, goal in TIMES:
         by_mode: dict[str, Proportion | Quantile] = {
-            mode.value: _quantiles(rows.filter(mode=mode), column, (q,))[0] for mode in COMPARED
+            mode.value: found[(column, mode.value, q)] for mode in COMPARED
         }
         figures.append(Figure(f"{column}_p{round(q * 100)}", label, "s", goal, by_mode))
     return PilotReport(
@@ -312,7 +330,7 @@ def pilot_report(filters: Filters, *, now: datetime | None = None) -> PilotRepor
         reasons=_reasons(rows, counts),
         breakdowns=[_breakdown(rows, dimension) for dimension in BREAKDOWNS],
         totals={m: c["total"] for m, c in counts.items()},
-        periods=_periods(rows),
+        periods={m: _period(c) for m, c in counts.items()},
     )
 
 
@@ -336,7 +354,14 @@ BREAKDOWNS = ("service", "indication_code", "prescriber")
 
 
 def _breakdown(rows: QuerySet[DecisionMeasure], dimension: str) -> Breakdown:
-    found = rows.values(dimension, "mode").annotate(**_counts()).order_by(dimension, "mode")
+    # Only what a breakdown line shows: each count is one more filter over every row.
+    counts = {
+        "total": Count("pk"),
+        "rated": Count("pk", filter=RATED),
+        "flagged": Count("pk", filter=FLAGGED),
+        "flagged_changed": Count("pk", filter=FLAGGED & CHANGED),
+    }
+    found = rows.values(dimension, "mode").annotate(**counts).order_by(dimension, "mode")
     by_key: dict[Any, dict[str, Any]] = {}
     for row in found:
         entry = by_key.setdefault(row[dimension], {"key": row[dimension]})
@@ -348,15 +373,10 @@ def _breakdown(rows: QuerySet[DecisionMeasure], dimension: str) -> Breakdown:
     return Breakdown(dimension, list(by_key.values()))
 
 
-def _periods(rows: QuerySet[DecisionMeasure]) -> dict[str, tuple[date | None, date | None]]:
-    spans = rows.values("mode").annotate(first=Min("decided_at"), last=Max("decided_at"))
-    periods: dict[str, tuple[date | None, date | None]] = {m.value: (None, None) for m in COMPARED}
-    for span in spans:
-        periods[span["mode"]] = (
-            timezone.localdate(span["first"]),
-            timezone.localdate(span["last"]),
-        )
-    return periods
+def _period(counts: dict[str, Any]) -> tuple[date | None, date | None]:
+    if counts["first"] is None:
+        return None, None
+    return timezone.localdate(counts["first"]), timezone.localdate(counts["last"])
 
 
 # Edges of the time histogram, in seconds: the goals (10 s, 30 s) are edges.
