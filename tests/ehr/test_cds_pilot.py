@@ -4,6 +4,8 @@ real PostgreSQL, Redis, Orthanc and signed JWTs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.test import Client
 from django.utils import timezone
 
@@ -28,6 +30,7 @@ from tests.ehr.test_cds_hooks import (
     patient,
     prefetch,
 )
+from tests.ehr.test_rest_api import evaluate
 from tests.world import FlowPacs
 
 PACEMAKER = {"text": "troubles cognitifs récents chez un patient porteur d'un pacemaker"}
@@ -141,3 +144,27 @@ def test_a_service_switched_off_gets_no_card_and_nothing_recorded_while_the_site
     ehr.client.practitioners.all().delete()
     assert _contraindicated_sign(client, ehr)["cards"]
     assert DecisionMeasure.objects.get().service == ""
+
+
+def test_in_silent_mode_the_rest_api_answers_without_ratings_or_scores_and_records_it(
+    client: Client, emr: dict[str, Any], world: FlowPacs, actors: Actors
+) -> None:
+    cds_mode_set(user=actors.erin, mode="silent", starts_on=timezone.localdate(), reason="T0")
+    response = evaluate(client, emr)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["mode"] == "silent"
+    assert body["ratings"] == [] and body["no_imaging_indicated"] is False
+    assert body["options"] and all(o["total"] == 0.0 for o in body["options"])
+    codes = [o["procedure_code"] for o in body["options"]]
+    assert codes == sorted(codes)
+    measure = DecisionMeasure.objects.get(consultation_id=body["consultation_id"])
+    assert measure.channel == PilotChannel.API and measure.mode == CdsModeValue.SILENT
+    # The whole decision is kept: the ratings are in the consultation.
+    assert Consultation.objects.get(pk=body["consultation_id"]).outputs["ratings"]
+    cds_mode_set(user=actors.erin, mode="active", starts_on=timezone.localdate(), reason="T1")
+    # A decision keeps its mode; a new one is answered in full.
+    again = client.get(f"/api/v1/consultations/{body['consultation_id']}", **emr).json()
+    assert again["ratings"] == [] and again["mode"] == "silent"
+    active = evaluate(client, emr).json()
+    assert active["mode"] == "active" and active["ratings"][0]["procedure_code"] == "us-breast"
