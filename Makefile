@@ -32,10 +32,11 @@ deps-dev:
 	.ci/ensure-system test
 	$(MAKE) $(VENV)/.deps-dev
 
-## make run: install, migrate SQLite, load the demo, start the demo PACS, serve on http://127.0.0.1:8000
+## make run: install, migrate SQLite, load the demo (and its pilot), start the demo PACS, serve on http://127.0.0.1:8000
 run: deps
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py demo_load
+	$(PY) manage.py demo_pilot
 	@echo
 	@echo "  imaging-cds is running: open http://$(HOST):$(PORT)/"
 	@echo

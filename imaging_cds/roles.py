@@ -19,6 +19,7 @@ class Role(StrEnum):
     GUIDELINE_EDITOR = "guideline_editor"
     CENTRE_MANAGER = "centre_manager"
     API_CLIENT = "api_client"
+    MEDICAL_DIRECTOR = "medical_director"
 
 
 User = AbstractBaseUser | AnonymousUser
@@ -55,6 +56,17 @@ def can_read_audit(user: Any) -> bool:
     return has_role(user, *AUDIT_READERS)
 
 
+# Who may switch the decision support off, silent or active: the hospital admin who
+# edits the guidelines, or the medical director who answers for the pilot.
+MODE_CHANGERS: frozenset[Role] = frozenset({Role.GUIDELINE_EDITOR, Role.MEDICAL_DIRECTOR})
+# Who reads the pilot report; prescribers are named in it for the medical director only.
+PILOT_READERS: frozenset[Role] = frozenset({Role.GUIDELINE_EDITOR, Role.MEDICAL_DIRECTOR})
+
+
+def can_see_prescriber_names(user: Any) -> bool:
+    return has_role(user, Role.MEDICAL_DIRECTOR)
+
+
 def role_required(*roles: Role) -> Callable[[V], V]:
     """Anonymous users go to the login page; signed-in users without the role get 403."""
 
@@ -77,4 +89,5 @@ def roles_context(request: HttpRequest) -> dict[str, object]:
     return {
         "user_roles": {role.value for role in held},
         "can_read_audit": bool(held & AUDIT_READERS),
+        "can_read_pilot": bool(held & PILOT_READERS),
     }

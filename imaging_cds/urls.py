@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("orders/", include("ordering.urls")),
+    path("reports/", include("ordering.pilot.urls")),
     path("rdv/", include("ordering.booking_urls")),
     path("api/v1/", include("ordering.api.urls")),
     path("", include("ordering.cds.urls")),

@@ -89,7 +89,9 @@ class PrescriberProfileAdmin(admin.ModelAdmin):
     """The prescriber's details printed on orders; the RPPS number is checked (11
     digits, Luhn key) by the model's validator, here as on the profile page."""
 
-    list_display = ["user", "rpps", "town", "phone"]
+    list_display = ["user", "rpps", "service", "town", "phone"]
+    # The service scopes decision-support modes (ordering.pilot.modes).
+    list_filter = ["service"]
     search_fields = ["user__username", "user__last_name", "rpps"]
     raw_id_fields = ["user"]
 

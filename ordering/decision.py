@@ -22,7 +22,8 @@ from guidelines.engine import Decision, Rating, evaluate, published_rule_set_com
 from guidelines.models import Priority, Procedure
 from imaging_cds.audit import audit_record
 from ordering.contract import ClinicalInput, PatientInput, age_in_years
-from ordering.models import Consultation
+from ordering.models import Consultation, PilotChannel
+from ordering.pilot.measures import measure_decision
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import (
     RankedOption,
@@ -161,7 +162,7 @@ class DecisionOutcome:
     options: Options
 
 
-def _rating_record(rating: Rating) -> dict[str, Any]:
+def rating_record(rating: Rating) -> dict[str, Any]:
     procedure = rating.procedure
     redundancy = rating.redundancy
     return {
@@ -338,9 +339,16 @@ def decision_make(
     filters: OptionFilters,
     request: Any = None,
     force_prior_refresh: bool = False,
+    channel: str = PilotChannel.API,
+    practitioner: Any = None,
+    requested_procedure_code: str = "",
 ) -> DecisionOutcome:
     """Rate, look up priors, find slots, rank, record. ``patient`` and ``clinical``
-    come from ordering.contract: every entry point has checked them the same way."""
+    come from ordering.contract: every entry point has checked them the same way.
+    ``channel``, ``practitioner`` and ``requested_procedure_code`` are what the pilot
+    report records of the decision (ordering.pilot.measures)."""
+    # The pilot's clock starts when the indication reaches the decision.
+    started_at = timezone.now()
     today = timezone.localdate()
     rules = published_rule_set_compiled()
     priors = priors_lookup(
@@ -373,7 +381,7 @@ def decision_make(
     if clinical.understanding is not None:
         inputs["understanding"] = clinical.understanding.as_record()
     decision = evaluate(indication_code, patient_context(inputs, priors.facts, today), rules)
-    ratings = [_rating_record(r) for r in decision.ratings]
+    ratings = [rating_record(r) for r in decision.ratings]
     no_imaging = decision.guideline_applies and not any(rating_offerable(r) for r in ratings)
     outputs: dict[str, Any] = {
         "status": decision.status,
@@ -415,6 +423,13 @@ def decision_make(
         }
     with transaction.atomic():
         consultation.save()
+        measure_decision(
+            consultation=consultation,
+            channel=channel,
+            started_at=started_at,
+            practitioner=practitioner,
+            requested_procedure_code=requested_procedure_code,
+        )
         priors_audit(priors, patient_ref=patient.reference, user=prescriber, request=request)
         audit_record(
             action="consultation.create",

@@ -103,6 +103,9 @@ class PrescriberProfile(models.Model):
     postcode = models.CharField(_("Postcode"), max_length=5)
     town = models.CharField(_("Town"), max_length=100)
     phone = models.CharField(_("Phone"), max_length=30)
+    # The hospital service or practice group the prescriber belongs to: the scope of a
+    # decision-support mode (CdsMode) and a line of the pilot report.
+    service = models.CharField(_("Service"), max_length=100, blank=True)
 
     class Meta:
         verbose_name = _("prescriber profile")
@@ -323,3 +326,105 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.placer_number} ({self.state})"
+
+
+class CdsModeValue(models.TextChoices):
+    """How the decision support runs: ``off`` (nothing asked of it where it can be
+    skipped), ``silent`` (decided and recorded, never shown), ``active`` (shown)."""
+
+    OFF = "off", _("Off")
+    SILENT = "silent", _("Silent")
+    ACTIVE = "active", _("Active")
+
+
+class CdsMode(models.Model):
+    """A period during which the site, or one of its services, runs in a mode. Rows are
+    never edited: a change is a new row, so the history of a pilot stays readable.
+    Which row applies is decided by ordering.pilot.modes.cds_mode_at only."""
+
+    # "" is the whole site (this installation); otherwise a prescriber's service
+    # (PrescriberProfile.service), whose rows win over the site's.
+    service = models.CharField(_("Service"), max_length=100, blank=True)
+    mode = models.CharField(_("Mode"), max_length=10, choices=CdsModeValue.choices)
+    starts_on = models.DateField(_("From"))
+    # Inclusive; empty: until another period replaces it.
+    ends_on = models.DateField(_("Until"), null=True, blank=True)
+    reason = models.TextField(_("Reason"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on", "-changed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="ordering_cds_mode_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service or '*'} {self.mode} {self.starts_on}"
+
+
+class PilotChannel(models.TextChoices):
+    PAGE = "page", _("Prescriber page")
+    CDS_HOOKS = "cds_hooks", _("CDS Hooks")
+    API = "api", _("REST API")
+
+
+class RatingClass(models.TextChoices):
+    INDICATED = "indicated", _("Indicated")
+    NOT_INDICATED = "not_indicated", _("Not indicated")
+    NO_GUIDELINE = "no_guideline", _("No guideline")
+
+
+class PrescriberAnswer(models.TextChoices):
+    NONE = "", _("No answer yet")
+    ACCEPTED = "accepted", _("Accepted")
+    OVERRIDDEN = "overridden", _("Overridden")
+    CHANGED = "changed", _("Changed to another exam")
+    ABANDONED = "abandoned", _("Abandoned")
+
+
+class DecisionMeasure(models.Model):
+    """What the pilot report counts of one decision, written as it happens (decision,
+    options shown, card, signature, feedback): one row per consultation, so that a
+    decision never signed (abandoned) is counted too. No patient data."""
+
+    consultation = models.OneToOneField(
+        Consultation, primary_key=True, on_delete=models.CASCADE, related_name="measure"
+    )
+    channel = models.CharField(max_length=10, choices=PilotChannel.choices)
+    # Who prescribed: the page's prescriber, or the account a hook's userId maps to
+    # (the EHR's own account when none does). Named in the report to the medical
+    # director only.
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mode = models.CharField(max_length=10, choices=CdsModeValue.choices)
+    service = models.CharField(max_length=100, blank=True)
+    indication_code = models.CharField(max_length=80)
+    # When the indication reached the server, and when the options (page) or the
+    # cards (CDS Hooks) left it: server clocks only, never the browser's.
+    decided_at = models.DateTimeField()
+    options_shown_at = models.DateTimeField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    # The exam the prescriber asked for (CDS Hooks: the draft order's), then the one
+    # signed; the rating class of the latter, or of the situation while nothing is.
+    requested_procedure_code = models.CharField(max_length=80, blank=True)
+    procedure_code = models.CharField(max_length=80, blank=True)
+    rating = models.CharField(max_length=15, choices=RatingClass.choices)
+    card_shown = models.BooleanField(default=False)
+    card_interruptive = models.BooleanField(default=False)
+    answer = models.CharField(max_length=12, choices=PrescriberAnswer.choices, blank=True)
+    override_reason = models.CharField(max_length=300, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["mode", "decided_at"], name="ordering_measure_mode_day")]
+
+    def __str__(self) -> str:
+        return f"{self.consultation_id} {self.mode} {self.rating}"

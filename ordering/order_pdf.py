@@ -22,7 +22,7 @@ SIGNATURE_H = 30.0
 # What the PDF shows of the booking page's list: the page itself has them all.
 PDF_CENTRES = 3
 # Core fonts only know Latin-1: what French text may hold beyond it, spelt in it.
-_LATIN1 = str.maketrans(
+LATIN1_SPELLING = str.maketrans(
     {"’": "'", "œ": "oe", "Œ": "OE", "\u202f": "\u00a0", "…": "...", "—": "-", "–": "-"}
 )
 
@@ -50,7 +50,7 @@ class _Sheet(FPDF):
         return (
             text
             if self.unicode
-            else text.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+            else text.translate(LATIN1_SPELLING).encode("latin-1", "replace").decode("latin-1")
         )
 
     def font(self, size: float, bold: bool = False) -> None:
@@ -95,7 +95,7 @@ class _Sheet(FPDF):
                     )
 
 
-def _font_dir() -> Path:
+def pdf_font_dir() -> Path:
     return Path(getattr(settings, "ORDER_PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
 
 
@@ -110,7 +110,7 @@ def order_pdf_layout(
 ) -> _Sheet:
     """The laid-out document; ``content_bottom`` is where the text ended, which must
     stay above the signature area (SIGNATURE_TOP)."""
-    pdf = _Sheet(_font_dir())
+    pdf = _Sheet(pdf_font_dir())
     pdf.add_page()
     _header(pdf, sheet)
     pdf.heading(_("Patient"))

@@ -27,6 +27,7 @@ from ordering.contract import (
 from ordering.decision import procedure_need
 from ordering.models import Consultation, Order, OrderStatus, OutboundKind
 from ordering.outbox import outbox_write
+from ordering.pilot.measures import measure_signed
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import not_appropriate
 from ordering.record import ConsultationRecord, localised
@@ -269,6 +270,7 @@ def order_sign(
         )
         order.full_clean()
         order.save()
+        measure_signed(order=order)
         audit_record(
             action="order.sign",
             request=request,

@@ -24,8 +24,9 @@ from ordering.chips import RISK_FIELDS, PageState, chips_read, risk_chip
 from ordering.contract import InputError, clinical_validate, patient_reference
 from ordering.decision import OptionFilters, Options, consultation_options, decision_make
 from ordering.forms import FilterForm, PatientForm
-from ordering.models import Consultation, Order, RankingWeightSet
+from ordering.models import Consultation, Order, PilotChannel, RankingWeightSet
 from ordering.order_views import order_page_context
+from ordering.pilot.measures import measure_options_shown, ratings_shown
 from ordering.record import ConsultationRecord
 from ordering.selectors import (
     consultation_get,
@@ -97,6 +98,7 @@ def order_new(request: HttpRequest) -> HttpResponse:
                 clinical=clinical,
                 filters=OptionFilters(),
                 request=request,
+                channel=PilotChannel.PAGE,
             )
             pending = request.session.get(SESSION_KEY, {})
             pending[str(outcome.consultation.pk)] = {
@@ -390,6 +392,10 @@ def _other_exam_notes(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _options_context(consultation: Consultation, filters_form: FilterForm) -> dict[str, Any]:
+    """The page's options. In silent mode (the mode the decision was made in) the same
+    exams and slots are offered, in the catalogue's alphabetical order, without the
+    ratings, their reasons or why an option ranks where it does: the decision is
+    recorded in full, only its showing is held back."""
     filters = filters_form.to_filters()
     options = consultation_options(consultation, filters)
     # Offer only the centres this search found (at national scale the full list would
@@ -405,7 +411,15 @@ def _options_context(consultation: Consultation, filters_form: FilterForm) -> di
         group["pregnancy_unanswered"] = rating is not None and record.pregnancy_unanswered(
             str(rating.get("modality", "")), str(rating.get("body_region", ""))
         )
+    shown = ratings_shown(consultation)
+    if not shown:
+        # The rank itself says what the rating was: an order that says nothing.
+        english = (get_language() or "fr").startswith("en")
+        groups.sort(
+            key=lambda g: str((g["rating"] or {}).get("label_en" if english else "label_fr", ""))
+        )
     return {
+        "ratings_shown": shown,
         "consultation": consultation,
         "filters_form": filters_form,
         "groups": groups,
@@ -425,6 +439,7 @@ def consultation_page(request: HttpRequest, consultation_id: uuid.UUID) -> HttpR
     )
     filters_form = FilterForm(request.GET or None)
     context = _options_context(consultation, filters_form)
+    measure_options_shown(consultation=consultation, card_shown=context["ratings_shown"])
     context["indication"] = _indication_label(consultation.indication_code)
     context["can_sign"] = str(consultation.pk) in request.session.get(SESSION_KEY, {})
     # When to come back: the indication's red flags the prescriber did not tick.

@@ -42,9 +42,17 @@ from ordering.decision import (
     consultation_options,
     decision_make,
 )
-from ordering.models import Consultation, DecisionFeedback, FeedbackOutcome, Order, OrderStatus
+from ordering.models import (
+    CdsModeValue,
+    Consultation,
+    DecisionFeedback,
+    FeedbackOutcome,
+    Order,
+    OrderStatus,
+)
 from ordering.order_sheet import order_reference
 from ordering.order_views import booking_url
+from ordering.pilot.measures import decision_mode
 from ordering.record import ConsultationRecord, priority_label
 from ordering.selectors import consultation_get, consultation_read, order_get, order_read
 from ordering.services import (
@@ -241,6 +249,12 @@ class _Referral(serializers.Serializer[dict[str, Any]]):
 class _Consultation(serializers.Serializer[dict[str, Any]]):
     consultation_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
+    mode = serializers.ChoiceField(
+        choices=CdsModeValue.choices,
+        help_text="The decision-support mode the decision was made in. silent (or off): "
+        "the decision is recorded in full but the answer says nothing of the rating (no "
+        "ratings, scores 0, options ordered by exam code); active: everything.",
+    )
     indication_code = serializers.CharField(allow_blank=True)
     status = serializers.CharField()
     rule_set_version = serializers.IntegerField(allow_null=True)
@@ -278,7 +292,12 @@ def _rating_data(rating: dict[str, Any]) -> dict[str, Any]:
 
 
 def _consultation_data(consultation: Consultation, options: Options) -> dict[str, Any]:
+    """The decision as the API answers it. In silent mode (the mode the decision was
+    made in) it says nothing of the rating: no ratings, no scores, the options in the
+    order of their exam's code, as the page shows them without ratings."""
     outputs = consultation.outputs
+    mode = decision_mode(consultation)
+    shown = mode == CdsModeValue.ACTIVE
     rows = []
     for ranked in options.ranking.options[:RECORDED_OPTIONS]:
         slot = options.slot_for(ranked)
@@ -286,7 +305,7 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
         rows.append(
             {
                 "procedure_code": ranked.rated.procedure_code,
-                "total": ranked.total,
+                "total": ranked.total if shown else 0.0,
                 "slot_id": slot.slot_id if slot else None,
                 "start": slot.start if slot else None,
                 "end": slot.end if slot else None,
@@ -297,14 +316,18 @@ def _consultation_data(consultation: Consultation, options: Options) -> dict[str
                 "no_slot": no_slot.as_dict() if no_slot else None,
             }
         )
+    if not shown:
+        # The rank itself says what the rating was.
+        rows.sort(key=lambda row: (row["procedure_code"], row["start"] is None, row["start"]))
     return {
         "consultation_id": consultation.pk,
         "created_at": consultation.created_at,
+        "mode": mode.value,
         "indication_code": consultation.indication_code,
         "status": outputs.get("status", ""),
         "rule_set_version": consultation.rule_set_version,
-        "no_imaging_indicated": bool(outputs.get("no_imaging_indicated")),
-        "ratings": [_rating_data(r) for r in outputs.get("ratings", [])],
+        "no_imaging_indicated": shown and bool(outputs.get("no_imaging_indicated")),
+        "ratings": [_rating_data(r) for r in outputs.get("ratings", [])] if shown else [],
         "priors": outputs.get("priors", {}),
         "options": rows,
         "notices": ConsultationRecord(consultation).notices(),

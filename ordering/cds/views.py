@@ -59,7 +59,17 @@ from ordering.contract import (
     postcode_problem,
 )
 from ordering.decision import OptionFilters, decision_make
-from ordering.models import CdsCard, DecisionFeedback, FeedbackOutcome
+from ordering.models import (
+    CdsCard,
+    CdsModeValue,
+    DecisionFeedback,
+    EhrClient,
+    EhrPractitioner,
+    FeedbackOutcome,
+    PilotChannel,
+)
+from ordering.pilot.measures import decision_mode, measure_card, measure_feedback
+from ordering.pilot.modes import cds_mode_at, prescriber_service
 
 SERVICES: dict[str, dict[str, str]] = {
     "imaging-order-select": {
@@ -189,6 +199,13 @@ class ServiceApi(_CdsApi):
             # "not prefetched"; either way the Patient is read from fhirServer if given.
             return _precondition_failed(_patient_missing_reason(prefetch, fhir))
         assert isinstance(request.auth, VerifiedClient)
+        practitioner = _practitioner(verified.client, context)
+        mode = cds_mode_at(
+            service=prescriber_service(practitioner or verified.client.user), when=timezone.now()
+        )
+        if mode == CdsModeValue.OFF:
+            # Off: nothing is decided, nothing recorded; the EHR goes on as without us.
+            return Response({"cards": []})
         cards: list[dict[str, Any]] = []
         actions: list[dict[str, Any]] = []
         for problem in unreadable:
@@ -224,7 +241,9 @@ class ServiceApi(_CdsApi):
                     )
                 )
                 continue
-            plan, action, referral = self._rate(request, service_id, body, order, checked)
+            plan, action, referral = self._rate(
+                request, service_id, body, order, checked, practitioner=practitioner
+            )
             if referral is not None:
                 cards.append(referral)
             cards.append(plan.card)
@@ -239,6 +258,10 @@ class ServiceApi(_CdsApi):
                     indicator="info",
                 )
             )
+        if not _shown(mode):
+            # Silent: every decision above is made and recorded in full; the EHR hears
+            # nothing, not even the rating in a systemAction.
+            return Response({"cards": []})
         answer: dict[str, Any] = {"cards": cards}
         if actions:
             answer["systemActions"] = actions
@@ -251,6 +274,8 @@ class ServiceApi(_CdsApi):
         body: dict[str, Any],
         order: DraftOrder,
         checked: DecisionInput,
+        *,
+        practitioner: Any,
     ) -> tuple[CardPlan, dict[str, Any], dict[str, Any] | None]:
         verified = request.auth
         assert isinstance(verified, VerifiedClient)
@@ -260,6 +285,9 @@ class ServiceApi(_CdsApi):
             clinical=checked.clinical,
             filters=OptionFilters(),
             request=request,
+            channel=PilotChannel.CDS_HOOKS,
+            practitioner=practitioner,
+            requested_procedure_code=order.procedure.code if order.procedure else "",
         )
         link = options_url(request, outcome.consultation.pk)
         smart = smart_launch_url(request, verified.client)
@@ -273,6 +301,15 @@ class ServiceApi(_CdsApi):
             smart_url=smart,
         )
         referral = referral_card(outcome, link, smart)
+        shown = _shown(decision_mode(outcome.consultation))
+        measure_card(
+            consultation=outcome.consultation,
+            shown=shown,
+            interruptive=shown and _interrupts(service_id, plan.card),
+        )
+        if not shown:
+            # No card leaves in silent mode: none is kept for feedback either.
+            return plan, system_action(order.resource, rating, outcome), referral
         # Both cards are kept, so that an EHR's feedback on either (an overridden
         # referral above all) is recorded against the decision.
         for card, suggestions in ((plan.card, plan.suggestions), (referral, {})):
@@ -290,6 +327,37 @@ class ServiceApi(_CdsApi):
                 suggestions=suggestions,
             )
         return plan, system_action(order.resource, rating, outcome), referral
+
+
+def _shown(mode: CdsModeValue) -> bool:
+    return mode == CdsModeValue.ACTIVE
+
+
+# An EHR stops the signature for a warning or critical card on order-sign (the hook
+# fires as the prescriber signs); on order-select cards sit beside the order.
+INTERRUPTIVE_INDICATORS = frozenset({"warning", "critical"})
+
+
+def _interrupts(service_id: str, card: dict[str, Any] | None) -> bool:
+    return (
+        card is not None
+        and SERVICES[service_id]["hook"] == "order-sign"
+        and card.get("indicator") in INTERRUPTIVE_INDICATORS
+    )
+
+
+def _practitioner(client: EhrClient, context: dict[str, Any]) -> Any:
+    """The local account the hook's userId maps to for this client, if any: whose
+    service the mode and the report follow."""
+    user_id = str(context.get("userId") or "")[:200]
+    if not user_id:
+        return None
+    mapping = (
+        EhrPractitioner.objects.select_related("user")
+        .filter(client=client, ehr_user_id=user_id)
+        .first()
+    )
+    return mapping.user if mapping is not None else None
 
 
 def _patient_missing_reason(prefetch: dict[str, Any], fhir: FhirAccess | FhirRefused | None) -> str:
@@ -358,6 +426,16 @@ class FeedbackApi(_CdsApi):
         with transaction.atomic():
             for record in records:
                 record.save()
+                assert record.card is not None
+                measure_feedback(
+                    consultation_id=record.consultation_id,
+                    ordered_code=record.card.procedure_code,
+                    outcome=record.outcome,
+                    accepted_code=record.accepted_procedure_code,
+                    # The coded reason only: a free comment may name the patient.
+                    override_reason=record.override_reason_code or record.override_reason_display,
+                    at=record.outcome_at,
+                )
         return Response(status=status.HTTP_200_OK)
 
 

@@ -189,6 +189,13 @@ ROWS: dict[str, Row] = {
     # --- the audit trail (hospital admin, see imaging_cds.roles.AUDIT_READERS) -------
     "audit:search": Row("GET", editors(200)),
     "audit:export": Row("POST", editors(400)),
+    # --- the pilot: guideline editors here; the medical director in tests/ordering/test_pilot
+    "pilot:report": Row("GET", editors(200)),
+    "pilot:report_csv": Row("GET", editors(200)),
+    "pilot:report_pdf": Row("GET", editors(200)),
+    "pilot:plot": Row("GET", editors(200), kwargs=lambda w: {"name": "shares"}),
+    # No period given: the editor reaches the form's check (400).
+    "pilot:modes": Row("POST", editors(400)),
     # --- centre managers: each only their own centres ----------------------------------
     "scheduling:centre_list": Row("GET", managers(200, 200)),
     "scheduling:centre_detail": Row("GET", managers(200), kwargs=_centre),

@@ -40,6 +40,13 @@ DEMO_USERS: list[dict[str, str]] = [
         "password": "demo-editeur",
     },
     {
+        "username": "directeur",
+        "first_name": "Hélène",
+        "last_name": "Morel",
+        "role": Role.MEDICAL_DIRECTOR,
+        "password": "demo-directeur",
+    },
+    {
         "username": "gestionnaire",
         "first_name": "Paul",
         "last_name": "Rivière",
