@@ -102,34 +102,39 @@ def _endpoint_check(url: str, iss: str) -> None:
             ) from None
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    body = response.raw.read(ANSWER_MAX_BYTES + 1, decode_content=True)
-    if len(body) > ANSWER_MAX_BYTES:
-        raise ValueError("answer too large")
-    value = json.loads(body)
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def _configuration(iss: str) -> dict[str, Any]:
-    url = f"{iss.rstrip('/')}/.well-known/smart-configuration"
+def _fetch_json(method: str, url: str, failure: str, **kwargs: Any) -> dict[str, Any]:
+    """One JSON object from the EHR (timeout, no redirect, size cap). Any failure raises
+    SmartLaunchError with ``failure``, a message whose %(why)s says what went wrong."""
     try:
-        response = requests.get(
+        response = requests.request(
+            method,
             url,
             headers={"Accept": "application/json"},
             timeout=float(settings.CDS_FHIR_TIMEOUT_SECONDS),
             allow_redirects=False,
             stream=True,
+            **kwargs,
         )
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")
-        config = _json(response)
+        body = response.raw.read(ANSWER_MAX_BYTES + 1, decode_content=True)
+        if len(body) > ANSWER_MAX_BYTES:
+            raise ValueError("answer too large")
+        value = json.loads(body)
+        if not isinstance(value, dict):
+            raise ValueError("not a JSON object")
+        return value
     except (requests.RequestException, ValueError) as exc:
-        raise SmartLaunchError(
-            _("The EHR's SMART configuration cannot be read (%(why)s).")
-            % {"why": exc.__class__.__name__ if isinstance(exc, requests.RequestException) else exc}
-        ) from None
+        why = exc.__class__.__name__ if isinstance(exc, requests.RequestException) else str(exc)
+        raise SmartLaunchError(failure % {"why": why}) from None
+
+
+def _configuration(iss: str) -> dict[str, Any]:
+    config = _fetch_json(
+        "GET",
+        f"{iss.rstrip('/')}/.well-known/smart-configuration",
+        _("The EHR's SMART configuration cannot be read (%(why)s)."),
+    )
     for name in ("authorization_endpoint", "token_endpoint"):
         if not isinstance(config.get(name), str):
             raise SmartLaunchError(
@@ -190,29 +195,18 @@ def smart_authorize_url(
 
 
 def _token(launch: dict[str, Any], code: str) -> dict[str, Any]:
-    try:
-        response = requests.post(
-            launch["token_endpoint"],
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": launch["redirect_uri"],
-                "client_id": launch["client_id"],
-                "code_verifier": launch["verifier"],
-            },
-            headers={"Accept": "application/json"},
-            timeout=float(settings.CDS_FHIR_TIMEOUT_SECONDS),
-            allow_redirects=False,
-            stream=True,
-        )
-        if response.status_code != 200:
-            raise ValueError(f"HTTP {response.status_code}")
-        token = _json(response)
-    except (requests.RequestException, ValueError) as exc:
-        raise SmartLaunchError(
-            _("The EHR refused the launch at its token endpoint (%(why)s).")
-            % {"why": exc.__class__.__name__ if isinstance(exc, requests.RequestException) else exc}
-        ) from None
+    token = _fetch_json(
+        "POST",
+        launch["token_endpoint"],
+        _("The EHR refused the launch at its token endpoint (%(why)s)."),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": launch["redirect_uri"],
+            "client_id": launch["client_id"],
+            "code_verifier": launch["verifier"],
+        },
+    )
     if not isinstance(token.get("access_token"), str):
         raise SmartLaunchError(_("The EHR's token answer has no access token."))
     if not isinstance(token.get("patient"), str) or not token["patient"]:

@@ -200,6 +200,13 @@ def _order_new_from(
     if consultation_id and request.GET.get("keep") == "indication":
         data["indication_code"] = record.indication_code
         data.setlist("red_flags", list(consultation.inputs.get("red_flags", [])))
+    return _form_filled(request, initial, data)
+
+
+@sensitive_variables("initial")
+def _form_filled(request: HttpRequest, initial: dict[str, Any], data: QueryDict) -> HttpResponse:
+    """The new-order form filled for the prescriber (an earlier decision, an order, an
+    EHR launch): ``initial`` the patient's fields, ``data`` the indication and flags."""
     context = {
         "form": PatientForm(initial=initial),
         "indication_query": "",
@@ -252,14 +259,7 @@ def _order_new_from_ehr(request: HttpRequest) -> HttpResponse:
                 "its indication is not carried over."
             ),
         )
-    context = {
-        "form": PatientForm(initial=initial),
-        "indication_query": "",
-        "chips": chips_read(PageState.from_data(data)),
-        "indication_error": "",
-        "red_flags_error": "",
-    }
-    return render(request, "ordering/new.html", context)
+    return _form_filled(request, initial, data)
 
 
 def _card_consultation(request: HttpRequest, app_context: str) -> Consultation | None:

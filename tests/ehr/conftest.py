@@ -5,10 +5,9 @@ services, a real local HTTP server speaking FHIR JSON, and the prescriber-flow w
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from ordering.models import EhrClient
 from tests.actors import Actors
 from tests.cds.jwt_keys import register_client, rsa_key, token
+from tests.http_peer import loopback_http
 from tests.world import flow_pacs, world  # noqa: F401  (re-exported fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,11 +103,6 @@ def fhir_server() -> Iterator[FhirServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as base:
+        state.url = f"{base}/fhir"
+        yield state

@@ -56,6 +56,25 @@ def _card(client: Client, ehr: Ehr) -> dict[str, Any]:
     return card
 
 
+def _smart_link(
+    client: Client,
+    ehr: Ehr,
+    smart_ehr: SmartEhr,  # noqa: F811
+    actors: Actors,
+) -> dict[str, Any]:
+    """An EHR registered for SMART, a card issued to Practitioner/123 (alice): its
+    "smart" link."""
+    _registered(ehr, smart_ehr, actors)
+    [smart] = [link for link in _card(client, ehr)["links"] if link["type"] == "smart"]
+    return smart
+
+
+def _signed_in(actors: Actors) -> Client:
+    browser = Client()
+    browser.force_login(actors.alice)
+    return browser
+
+
 def _launch(browser: Client, smart_ehr: SmartEhr, launch: str) -> Any:  # noqa: F811
     """What a browser does: open the launch URL, follow the EHR's authorization
     (a real HTTP round trip), come back to the callback."""
@@ -93,17 +112,14 @@ def test_a_card_launch_fills_the_form_with_the_ehrs_patient_and_the_cards_indica
     actors: Actors,
     smart_ehr: SmartEhr,  # noqa: F811
 ) -> None:
-    _registered(ehr, smart_ehr, actors)
-    card = _card(client, ehr)
-    [smart] = [link for link in card["links"] if link["type"] == "smart"]
+    smart = _smart_link(client, ehr, smart_ehr, actors)
     assert smart["url"] == "http://testserver/orders/smart/launch/"
     consultation = Consultation.objects.get(pk=smart["appContext"])
     smart_ehr.resources["Patient/p1"] = _ehr_patient(WITHOUT_PRIORS, "Durand", ["Anne", "Marie"])
     smart_ehr.resources["Observation"] = searchset(
         observation("29463-7", valueQuantity={"value": 64, "unit": "kg", "code": "kg"})
     )
-    alice = Client()
-    alice.force_login(actors.alice)
+    alice = _signed_in(actors)
     back = _launch(alice, smart_ehr, smart_ehr.launch("p1", smart["appContext"]))
     assert back.status_code == 302 and back["Location"] == "/orders/new/?launch=smart"
     page = alice.get(back["Location"]).content.decode()
@@ -163,13 +179,10 @@ def test_a_card_about_another_patient_does_not_carry_its_indication(
     actors: Actors,
     smart_ehr: SmartEhr,  # noqa: F811
 ) -> None:
-    _registered(ehr, smart_ehr, actors)
-    card = _card(client, ehr)
-    [smart] = [link for link in card["links"] if link["type"] == "smart"]
+    smart = _smart_link(client, ehr, smart_ehr, actors)
     smart_ehr.resources["Patient/p2"] = _ehr_patient(WITH_MAMMOGRAM, "Martin", ["Louise"])
     smart_ehr.resources["Observation"] = searchset()
-    alice = Client()
-    alice.force_login(actors.alice)
+    alice = _signed_in(actors)
     back = _launch(alice, smart_ehr, smart_ehr.launch("p2", smart["appContext"]))
     page = html.unescape(alice.get(back["Location"]).content.decode())
     assert _value(page, "identifier") == WITH_MAMMOGRAM
