@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
 from ordering.booking_centres import booking_centres
+from ordering.centre_fhir.refusal import slot_gone
 from ordering.forms import OrderEmailForm, PrescriberProfileForm
 from ordering.models import Order, OrderStatus, PrescriberProfile
 from ordering.order_mail import order_email_send
@@ -61,6 +62,8 @@ def order_page_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "email_form": OrderEmailForm(),
         # Whether the centre's RIS received the order (ordering.outbox).
         "deliveries": list(order.outbound_messages.all()),
+        # The centre refused the booking (slot gone): say it, and offer to book again.
+        "slot_gone": slot_gone(order),
     }
     if _bookable(order):
         url = booking_url(request, order)
@@ -169,7 +172,9 @@ def booking_page(request: HttpRequest, token: str) -> HttpResponse:
         except ValueError:
             slot_id = 0
         try:
-            order_book(order=order, slot_id=slot_id, request=request)
+            # The prescriber may open the page too ("book again"): the audit says who.
+            actor = request.user if request.user.is_authenticated else None
+            order_book(order=order, slot_id=slot_id, user=actor, request=request)
         except SlotTakenError:
             error = _("This slot has just been taken. Choose another one.")
         except ValidationError:

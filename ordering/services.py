@@ -25,8 +25,8 @@ from ordering.contract import (
     patient_reference,
 )
 from ordering.decision import procedure_need
-from ordering.models import Consultation, Order, OrderStatus, OutboundKind
-from ordering.outbox import outbox_write
+from ordering.models import Consultation, Order, OrderStatus
+from ordering.outbox import outbox_order_write
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import not_appropriate
 from ordering.record import ConsultationRecord, localised
@@ -283,7 +283,7 @@ def order_sign(
                 **({"repeat_confirmed": True} if confirm_duplicate else {}),
             },
         )
-        outbox_write(order=order, kind=OutboundKind.NEW)
+        outbox_order_write(order=order)
     return order
 
 
@@ -326,7 +326,7 @@ def order_book(*, order: Order, slot_id: int, user: Any = None, request: Any = N
             patient_ref=order.consultation.patient_ref,
             detail={"booking_id": booking.pk, "by_patient": user is None},
         )
-        outbox_write(order=locked, kind=OutboundKind.NEW)
+        outbox_order_write(order=locked)
     order.booking = booking
     return order
 
@@ -352,5 +352,5 @@ def order_cancel(*, order: Order, user: Any, request: Any = None) -> Order:
             object_id=order.pk,
             patient_ref=order.consultation.patient_ref,
         )
-        outbox_write(order=order, kind=OutboundKind.CANCEL)
+        outbox_order_write(order=order, cancelled=True)
     return order
