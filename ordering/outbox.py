@@ -51,10 +51,24 @@ PENDING = (OutboundState.QUEUED, OutboundState.SENT)
 RETRYABLE = (OutboundState.REJECTED, OutboundState.FAILED)
 
 
-def _deliver_soon(centre_id: int) -> None:
+def _enqueue(centre_id: int) -> None:
     from ordering.tasks import outbox_deliver
 
-    transaction.on_commit(lambda: outbox_deliver.delay(centre_id))
+    try:
+        outbox_deliver.delay(centre_id)
+    except Exception as error:  # any broker client error: the message is safe in the outbox
+        # The order change is committed and its message queued in the database: a
+        # broker that is down must not turn the signing into an error page. Beat's
+        # outbox_dispatch_due sends it once the broker is back.
+        logger.warning(
+            "delivery to centre %s not enqueued (%s): left to outbox_dispatch_due",
+            centre_id,
+            error.__class__.__name__,
+        )
+
+
+def _deliver_soon(centre_id: int) -> None:
+    transaction.on_commit(lambda: _enqueue(centre_id))
 
 
 def _centre_of(order: Order, kind: str) -> tuple[int, RisEndpoint] | None:
