@@ -9,6 +9,13 @@ worker and beat, loads the demo, drives them with locust (headless), injects
 faults, reconciles the database after each fault and at the end, prints figures
 and exits non-zero on any server error or any reconciliation failure.
 
+Every demo centre sends its orders to a real MLLP listener (tests/ris/mllp_listener.py,
+in this process) standing in for its RIS; one fault stops that RIS for 2 minutes
+(15 s with --short). At the end the outbox is reconciled against what the RIS
+received: every booked order's message delivered, none lost, none duplicated (a
+resend with the same MSH-10, after a worker died mid-send, is counted apart: the RIS
+recognises it), and each centre's messages received in the order they were written.
+
 The users are prescribers on the pages, and EHRs on the REST API and on the CDS
 Hooks order-select service (a registered client signing a fresh JWT per call).
 
@@ -48,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.orthanc import OrthancServer, free_port, study_file  # noqa: E402
+from tests.ris.mllp_listener import MllpListener  # noqa: E402
 
 # The interpreter running this script: the project's virtualenv, wherever it lives (a
 # git worktree has none of its own).
@@ -55,7 +63,9 @@ PY = sys.executable
 BIN = Path(sys.executable).parent
 PASSWORD = "load-run-password-4711"  # noqa: S105 - throw-away accounts of a throw-away database
 PG_ADMIN = os.environ.get("LOAD_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "icds_load"
+# Its own name per worktree (LOAD_DB_NAME), so that two runs on one machine never
+# drop each other's database.
+DB_NAME = os.environ.get("LOAD_DB_NAME", "icds_load")
 EHR_ISSUER = "https://load-ehr.example"
 
 
@@ -67,6 +77,8 @@ class Stack:
     orthanc: OrthancServer | None = None
     redis_port: int = 0
     web_port: int = 0
+    ris: MllpListener | None = None
+    ris_down_seconds: float = 120.0
 
     def start(self, name: str, argv: list[str], **extra_env: str) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("ab")
@@ -347,7 +359,105 @@ def fault_pg_drop(stack: Stack, fault: Fault) -> None:
     time.sleep(3)
 
 
+def fault_ris_down(stack: Stack, fault: Fault) -> None:
+    assert stack.ris is not None
+    stack.ris.stop()
+    fault.notes.append(f"RIS (MLLP listener) stopped for {stack.ris_down_seconds:g} s")
+    time.sleep(stack.ris_down_seconds)
+    stack.ris.start()
+    fault.notes.append("RIS started again on the same port")
+
+
+RIS_WIRE = """
+from scheduling.models import Centre, RisEndpoint
+for index, centre in enumerate(Centre.objects.order_by("pk")):
+    RisEndpoint.objects.create(
+        centre=centre, host="127.0.0.1", port={port}, receiving_application=f"RIS-{{centre.pk}}",
+        receiving_facility="CENTRE", profile="ORM_O01" if index % 2 else "OMI_O23",
+    )
+"""
+
+
+def outbox_reconcile(stack: Stack, timeout: float = 150) -> list[str]:
+    """Every message the outbox holds reached the RIS once, in order per centre."""
+    assert stack.ris is not None
+    problems: list[str] = []
+    conn = db()
+    deadline = time.monotonic() + timeout
+    pending = -1
+    while time.monotonic() < deadline:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM ordering_outboundmessage WHERE state IN ('queued', 'sent')"
+            )
+            pending = cursor.fetchone()[0]
+        if pending == 0:
+            break
+        time.sleep(1)
+    with conn.cursor() as cursor:
+        # Lost: a booked order (every centre has a RIS here) without its new-order message.
+        cursor.execute(
+            "SELECT count(*) FROM ordering_order o WHERE o.booking_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM ordering_outboundmessage m "
+            "WHERE m.order_id = o.id AND m.kind = 'hl7_nw')"
+        )
+        unwritten = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT id, centre_id, placer_number, kind, control_id, state "
+            "FROM ordering_outboundmessage ORDER BY id"
+        )
+        rows = cursor.fetchall()
+        # The heads of the centres' queues during the RIS outage (those behind them
+        # waited without an attempt).
+        cursor.execute("SELECT count(*) FROM ordering_outboundmessage WHERE attempts > 1")
+        retried = cursor.fetchone()[0]
+    conn.close()
+    received = stack.ris.received
+    control = {"hl7_nw": "NW", "hl7_ca": "CA"}
+    written = {(placer, control[kind]) for _id, _c, placer, kind, _ctl, _s in rows}
+    got = {(r.placer_number, r.order_control) for r in received}
+    per_key: dict[tuple[str, str], set[str]] = {}
+    for r in received:
+        per_key.setdefault((r.placer_number, r.order_control), set()).add(r.control_id)
+    duplicated = sum(1 for ids in per_key.values() if len(ids) > 1)
+    resent = len(received) - len({r.control_id for r in received})
+    lost = len(written - got)
+    not_acked = sum(1 for row in rows if row[5] != "acknowledged")
+    # In order per centre: the first reception of each message follows the outbox's ids.
+    centre_of = {ctl: centre for _id, centre, _p, _k, ctl, _s in rows}
+    order_of = {ctl: mid for mid, _c, _p, _k, ctl, _s in rows}
+    seen: dict[int, list[int]] = {}
+    first_seen: set[str] = set()
+    for r in received:
+        if r.control_id in centre_of and r.control_id not in first_seen:
+            first_seen.add(r.control_id)
+            seen.setdefault(centre_of[r.control_id], []).append(order_of[r.control_id])
+    out_of_order = sum(1 for ids in seen.values() if ids != sorted(ids))
+    print(
+        f"  outbox: {len(rows)} messages written ({retried} needed more than one attempt), "
+        f"{len(received)} received by the RIS; "
+        f"{lost} lost, {duplicated} duplicated, {resent} resent with the same MSH-10, "
+        f"{not_acked} not acknowledged, {out_of_order} centres out of order, "
+        f"{unwritten} booked orders without a message"
+    )
+    if pending:
+        problems.append(f"outbox: {pending} messages still pending after {timeout:g} s")
+    for count, what in (
+        (lost, "messages lost"),
+        (duplicated, "messages duplicated"),
+        (not_acked, "messages not acknowledged"),
+        (out_of_order, "centres whose RIS got its messages out of order"),
+        (unwritten, "booked orders without their outbox message"),
+        (len(got - written), "messages received that the outbox never wrote"),
+    ):
+        if count:
+            problems.append(f"outbox: {count} {what}")
+    return problems
+
+
 FAULTS: dict[str, Callable[[Stack, Fault], None]] = {
+    # First: its outage is the longest, and the later faults wait for it.
+    "ris-down": fault_ris_down,
     "worker-killed": fault_worker_killed,
     "redis-restart": fault_redis_restart,
     "orthanc-stopped": fault_orthanc_stopped,
@@ -470,8 +580,21 @@ def main() -> int:
         "API_RATE_LIMIT": "100000/min",
         "PACS_TIMEOUT_SECONDS": "2",
         "LOGIN_FAILURE_LIMIT": "1000",
+        # Retries close together and never given up, so a message held back by the RIS
+        # outage goes out soon after it ends, within the run.
+        "OUTBOX_RETRY_BASE_SECONDS": "2",
+        "OUTBOX_RETRY_MAX_SECONDS": "10",
+        "OUTBOX_MAX_ATTEMPTS": "100000",
+        "OUTBOX_DISPATCH_SECONDS": "5",
     }
-    stack = Stack(workdir=workdir, env=env, redis_port=redis_port, web_port=web_port)
+    stack = Stack(
+        workdir=workdir,
+        env=env,
+        redis_port=redis_port,
+        web_port=web_port,
+        ris=MllpListener().start(),
+        ris_down_seconds=15.0 if args.short else 120.0,
+    )
     problems: list[str] = []
     faults: list[Fault] = []
     try:
@@ -493,6 +616,8 @@ def main() -> int:
         env["PACS_CALLED_AET"] = stack.orthanc.aet
         manage(stack, "migrate", "--noinput", "-v0")
         manage(stack, "demo_load", "--force", "--quiet-accounts", "--days", "7")
+        assert stack.ris is not None
+        manage(stack, "shell", "-c", RIS_WIRE.format(port=stack.ris.port))
         jwks_path, key_path = ehr_key_write(workdir)
         seeded = manage(
             stack,
@@ -595,6 +720,7 @@ def main() -> int:
             problems += [f"{fault.name}: {n}" for n in fault.notes if n.startswith("FAIL")]
         print("degraded answers:", json.dumps(degraded_counts()))
         problems += reconcile(stack, "the run")
+        problems += outbox_reconcile(stack)
         if figures.server_errors:
             problems.append(f"{figures.server_errors} server errors")
         if figures.unavailable_outside_pg:
@@ -604,12 +730,14 @@ def main() -> int:
             )
     finally:
         stack.stop_all()
+        if stack.ris is not None:
+            stack.ris.stop()
     if problems:
         print("\nFAILED:\n  " + "\n  ".join(problems))
         return 1
     print(
         "\nOK: no server error (the PostgreSQL drop included: "
-        f"{figures.unavailable} honest 503s); reconciliation passed."
+        f"{figures.unavailable} honest 503s); reconciliation passed, the outbox's included."
     )
     print(f"(logs in {workdir})")
     return 0

@@ -34,6 +34,13 @@ class BookingCentre:
     # Distance from the patient's commune; None when the order has no postcode.
     distance_km: float | None
     next_slots: tuple[datetime, ...]
+    # The slot each of ``next_slots`` starts (the first of its run): what the booking
+    # page books.
+    slot_ids: tuple[int, ...] = ()
+
+    @property
+    def slots(self) -> list[tuple[datetime, int]]:
+        return list(zip(self.next_slots, self.slot_ids, strict=True))
 
 
 def booking_centres(
@@ -59,9 +66,11 @@ def booking_centres(
         now=now,
     )
     by_centre: dict[int, list[datetime]] = {}
+    slot_of: dict[tuple[int, datetime], int] = {}
     distance: dict[int, float] = {}
     for option in result.options:  # soonest first
         by_centre.setdefault(option.centre_id, []).append(option.start)
+        slot_of.setdefault((option.centre_id, option.start), option.slot_id)
         distance[option.centre_id] = option.distance_km
     if commune:
         ordered = sorted(by_centre, key=lambda c: (distance[c], by_centre[c][0], c))
@@ -69,6 +78,7 @@ def booking_centres(
         ordered = sorted(by_centre, key=lambda c: (by_centre[c][0], c))
     ordered = ordered[:limit]
     centres = Centre.objects.in_bulk(ordered)
+    soonest = {c: tuple(sorted(by_centre[c])[:SLOTS_PER_CENTRE]) for c in ordered}
     return [
         BookingCentre(
             name=centres[c].name,
@@ -77,7 +87,8 @@ def booking_centres(
             town=centres[c].town,
             phone=centres[c].phone,
             distance_km=distance[c] if commune else None,
-            next_slots=tuple(sorted(by_centre[c])[:SLOTS_PER_CENTRE]),
+            next_slots=soonest[c],
+            slot_ids=tuple(slot_of[(c, start)] for start in soonest[c]),
         )
         for c in ordered
         if c in centres

@@ -275,6 +275,14 @@ class OutboundKind(models.TextChoices):
     # Order control codes (ORC-1) of the HL7 v2 order message.
     NEW = "hl7_nw", _("New order (HL7)")
     CANCEL = "hl7_ca", _("Cancellation (HL7)")
+    # The booking as a FHIR Appointment (with its ServiceRequest) on the centre's FHIR
+    # server, and its cancellation (ordering.centre_fhir).
+    FHIR_BOOK = "fhir_book", _("Appointment (FHIR)")
+    FHIR_CANCEL = "fhir_ca", _("Appointment cancelled (FHIR)")
+
+
+HL7_KINDS = (OutboundKind.NEW, OutboundKind.CANCEL)
+FHIR_KINDS = (OutboundKind.FHIR_BOOK, OutboundKind.FHIR_CANCEL)
 
 
 class OutboundState(models.TextChoices):

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from imaging_cds.audit import audit_record
 from imaging_cds.roles import Role, role_required
 from ordering.booking_centres import booking_centres
+from ordering.centre_fhir.refusal import slot_gone
 from ordering.forms import OrderEmailForm, PrescriberProfileForm
 from ordering.models import Order, OrderStatus, PrescriberProfile
 from ordering.order_mail import order_email_send
@@ -32,6 +33,8 @@ from ordering.order_pdf import order_pdf
 from ordering.order_sheet import order_reference, order_sheet
 from ordering.record import ConsultationRecord, localised
 from ordering.selectors import order_get, order_read
+from ordering.services import order_book
+from scheduling.services.booking import SlotTakenError
 
 
 def booking_url(request: Any, order: Order) -> str:
@@ -59,6 +62,8 @@ def order_page_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "email_form": OrderEmailForm(),
         # Whether the centre's RIS received the order (ordering.outbox).
         "deliveries": list(order.outbound_messages.all()),
+        # The centre refused the booking (slot gone): say it, and offer to book again.
+        "slot_gone": slot_gone(order),
     }
     if _bookable(order):
         url = booking_url(request, order)
@@ -114,15 +119,43 @@ def order_email_view(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
     return render(request, "ordering/order.html", context, status=400)
 
 
+def _booking_page_response(
+    request: HttpRequest, context: dict[str, Any], status: int
+) -> HttpResponse:
+    response = render(request, "ordering/booking_page.html", context, status=status)
+    # The token is the key: keep the page out of search engines, shared caches and
+    # the Referer of any link followed from it.
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _booked_context(order: Order) -> dict[str, Any]:
+    """What the patient needs to go to the appointment: where and when, the exam and
+    the reference (still nothing that names them)."""
+    booking: Any = order.booking
+    centre = booking.slot.equipment.centre
+    return {
+        "booked": True,
+        "exam": localised(order.procedure, "label"),
+        "reference": order_reference(order),
+        "start": booking.slot.start,
+        "centre": centre,
+    }
+
+
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def booking_page(request: HttpRequest, token: str) -> HttpResponse:
     """The patient's page (QR code on the order): the exam to book, the reference to
-    quote and the centres that can do it. No log-in, so it shows nothing that names
-    the patient or their health beyond the exam itself: no name, birth date,
-    identifier, indication, red flags or facts, no prescriber, no distance from home."""
+    quote and the centres that can do it, each next free slot bookable here (POST
+    ``slot_id``: ordering.services.order_book, which also tells the centre). No log-in,
+    so it shows nothing that names the patient or their health beyond the exam itself:
+    no name, birth date, identifier, indication, red flags or facts, no prescriber, no
+    distance from home."""
     order = (
-        Order.objects.select_related("procedure", "consultation")
+        Order.objects.select_related("procedure", "consultation", "prescriber")
         .filter(booking_token=token, booking__isnull=True)
         .first()
     )
@@ -131,8 +164,26 @@ def booking_page(request: HttpRequest, token: str) -> HttpResponse:
     )
     if order is None or expired:
         raise Http404
-    context: dict[str, Any] = {"cancelled": order.status == OrderStatus.CANCELLED}
-    if not context["cancelled"]:
+    cancelled = order.status == OrderStatus.CANCELLED
+    error = ""
+    if request.method == "POST" and not cancelled:
+        try:
+            slot_id = int(request.POST.get("slot_id", ""))
+        except ValueError:
+            slot_id = 0
+        try:
+            # The prescriber may open the page too ("book again"): the audit says who.
+            actor = request.user if request.user.is_authenticated else None
+            order_book(order=order, slot_id=slot_id, user=actor, request=request)
+        except SlotTakenError:
+            error = _("This slot has just been taken. Choose another one.")
+        except ValidationError:
+            error = _("This slot cannot be booked for this exam. Choose another one.")
+        else:
+            order.refresh_from_db()
+            return _booking_page_response(request, _booked_context(order), 200)
+    context: dict[str, Any] = {"cancelled": cancelled, "error": error}
+    if not cancelled:
         rating = ConsultationRecord(order.consultation).rating(order.procedure.code)
         context.update(
             exam=localised(order.procedure, "label"),
@@ -140,6 +191,7 @@ def booking_page(request: HttpRequest, token: str) -> HttpResponse:
             signed_on=order.signed_at,
             priority=rating.get("priority") if rating else None,
             centres=booking_centres(order, limit=8),
+            book_here=True,
         )
     audit_record(
         action="order.booking_page.read",
@@ -148,15 +200,8 @@ def booking_page(request: HttpRequest, token: str) -> HttpResponse:
         object_id=order.pk,
         patient_ref=order.consultation.patient_ref,
     )
-    response = render(
-        request, "ordering/booking_page.html", context, status=410 if context["cancelled"] else 200
-    )
-    # The token is the key: keep the page out of search engines, shared caches and
-    # the Referer of any link followed from it.
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "no-store, private"
-    return response
+    status = 410 if cancelled else (409 if error else 200)
+    return _booking_page_response(request, context, status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -12,6 +12,10 @@ message exists exactly when the order change does; a Celery task
   (exponential backoff), until OUTBOX_MAX_ATTEMPTS, then ``failed``; a message left
   ``sent`` by a dead worker is sent again with the same MSH-10, so the RIS can tell.
 
+The FHIR channel (the booking as an Appointment on the centre's own server) is
+written here too (``outbox_order_write`` writes every channel the centre takes) and
+delivered by ordering.centre_fhir.delivery, in order per centre on its own.
+
 Nothing here logs a payload, a RIS's answer text or anything naming the patient.
 """
 
@@ -29,10 +33,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from imaging_cds.audit import audit_record
-from ordering.models import Order, OutboundKind, OutboundMessage, OutboundState
+from ordering.centre_fhir.resources import book_envelope, placer_search
+from ordering.models import (
+    HL7_KINDS,
+    Order,
+    OutboundKind,
+    OutboundMessage,
+    OutboundState,
+)
 from ordering.ris.messages import MessageInvalid, control_id_new, hl7_order_message, placer_number
 from ordering.ris.mllp import Endpoint, MllpError, mllp_send
-from scheduling.models import RisEndpoint
+from scheduling.models import RisEndpoint, SlotSource
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +51,24 @@ PENDING = (OutboundState.QUEUED, OutboundState.SENT)
 RETRYABLE = (OutboundState.REJECTED, OutboundState.FAILED)
 
 
-def _deliver_soon(centre_id: int) -> None:
+def _enqueue(centre_id: int) -> None:
     from ordering.tasks import outbox_deliver
 
-    transaction.on_commit(lambda: outbox_deliver.delay(centre_id))
+    try:
+        outbox_deliver.delay(centre_id)
+    except Exception as error:  # any broker client error: the message is safe in the outbox
+        # The order change is committed and its message queued in the database: a
+        # broker that is down must not turn the signing into an error page. Beat's
+        # outbox_dispatch_due sends it once the broker is back.
+        logger.warning(
+            "delivery to centre %s not enqueued (%s): left to outbox_dispatch_due",
+            centre_id,
+            error.__class__.__name__,
+        )
+
+
+def _deliver_soon(centre_id: int) -> None:
+    transaction.on_commit(lambda: _enqueue(centre_id))
 
 
 def _centre_of(order: Order, kind: str) -> tuple[int, RisEndpoint] | None:
@@ -100,7 +125,84 @@ def outbox_write(*, order: Order, kind: str) -> OutboundMessage | None:
     return message
 
 
-def _backoff(attempts: int) -> timedelta:
+def _fhir_book_write(order: Order) -> OutboundMessage | None:
+    booking = order.booking
+    if booking is None:
+        return None
+    centre = booking.slot.equipment.centre
+    # Only a slot read from the centre's own server can be booked there.
+    if not (centre.fhir_appointments and centre.feed_url) or booking.slot.source != SlotSource.FHIR:
+        return None
+    state, error, payload = OutboundState.QUEUED, "", ""
+    try:
+        payload = book_envelope(order, booking).dumps()
+    except MessageInvalid as invalid:
+        state, error = OutboundState.FAILED, str(invalid)
+    values = {
+        "order": order,
+        "centre_id": centre.pk,
+        "control_id": control_id_new(),
+        "payload": payload,
+        "state": state,
+        "last_error": error,
+    }
+    number = placer_number(order)
+    earlier = OutboundMessage.objects.filter(
+        placer_number=number, kind=OutboundKind.FHIR_BOOK
+    ).first()
+    if earlier is None:
+        message = OutboundMessage.objects.create(
+            placer_number=number, kind=OutboundKind.FHIR_BOOK, **values
+        )
+    elif earlier.state in RETRYABLE:
+        # Re-booked after the centre refused the first booking (slot gone): the same
+        # message, with the new booking and a fresh set of attempts.
+        for name, value in values.items():
+            setattr(earlier, name, value)
+        earlier.attempts = 0
+        earlier.next_attempt_at = timezone.now()
+        earlier.save()
+        message = earlier
+    else:
+        return earlier
+    if state == OutboundState.QUEUED:
+        _deliver_soon(centre.pk)
+    return message
+
+
+def _fhir_cancel_write(order: Order) -> OutboundMessage | None:
+    book = OutboundMessage.objects.filter(order=order, kind=OutboundKind.FHIR_BOOK).first()
+    if book is None:
+        return None
+    # Sent even when the booking was refused: the ServiceRequest created before the
+    # refusal is revoked; what the server does not hold is simply not found.
+    message, created = OutboundMessage.objects.get_or_create(
+        placer_number=book.placer_number,
+        kind=OutboundKind.FHIR_CANCEL,
+        defaults={
+            "order": order,
+            "centre_id": book.centre_id,
+            "control_id": control_id_new(),
+            "payload": placer_search(order),
+        },
+    )
+    if created:
+        _deliver_soon(book.centre_id)
+    return message
+
+
+def outbox_order_write(*, order: Order, cancelled: bool = False) -> list[OutboundMessage]:
+    """Every message the order's booking (or its cancellation) sends its centre, on
+    each channel the centre takes: HL7 v2 to its RIS, the FHIR Appointment to its
+    server. In the caller's transaction, like ``outbox_write``."""
+    if cancelled:
+        written = [outbox_write(order=order, kind=OutboundKind.CANCEL), _fhir_cancel_write(order)]
+    else:
+        written = [outbox_write(order=order, kind=OutboundKind.NEW), _fhir_book_write(order)]
+    return [message for message in written if message is not None]
+
+
+def retry_backoff(attempts: int) -> timedelta:
     base = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
     # Jitter, so that many messages failed together do not retry together.
     delay = min(base, settings.OUTBOX_RETRY_MAX_SECONDS) * random.uniform(1.0, 1.1)  # noqa: S311
@@ -138,7 +240,7 @@ def _deliver_one(message: OutboundMessage, ris: RisEndpoint | None) -> None:
             message.state = OutboundState.FAILED
         else:
             message.state = OutboundState.QUEUED
-            message.next_attempt_at = timezone.now() + _backoff(message.attempts)
+            message.next_attempt_at = timezone.now() + retry_backoff(message.attempts)
     else:
         if ack.accepted:
             message.state = OutboundState.ACKNOWLEDGED
@@ -194,7 +296,9 @@ def outbox_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryR
         ris = RisEndpoint.objects.filter(centre_id=centre_id).first()
         while True:
             head = (
-                OutboundMessage.objects.filter(centre_id=centre_id, state__in=PENDING)
+                OutboundMessage.objects.filter(
+                    centre_id=centre_id, kind__in=HL7_KINDS, state__in=PENDING
+                )
                 .order_by("id")
                 .first()
             )

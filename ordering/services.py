@@ -25,8 +25,8 @@ from ordering.contract import (
     patient_reference,
 )
 from ordering.decision import procedure_need
-from ordering.models import Consultation, Order, OrderStatus, OutboundKind
-from ordering.outbox import outbox_write
+from ordering.models import Consultation, Order, OrderStatus
+from ordering.outbox import outbox_order_write
 from ordering.pilot.measures import measure_signed
 from ordering.priors import PriorLookup, priors_audit, priors_lookup
 from ordering.ranking import not_appropriate
@@ -285,7 +285,51 @@ def order_sign(
                 **({"repeat_confirmed": True} if confirm_duplicate else {}),
             },
         )
-        outbox_write(order=order, kind=OutboundKind.NEW)
+        outbox_order_write(order=order)
+    return order
+
+
+class OrderNotBookableError(ValidationError):
+    """The order was cancelled or already booked: there is nothing to book."""
+
+
+def order_book(*, order: Order, slot_id: int, user: Any = None, request: Any = None) -> Order:
+    """Book the exam of an order signed without a booking (the patient chose a slot on
+    the order's booking page, or the prescriber re-books). The booking and the
+    new-order message to the centre are written in one transaction, as at signing: the
+    centre hears of the order exactly when it is booked. The booking is made in the
+    prescriber's name (the patient has no account); ``user`` is who acted, for the
+    audit (None: the patient, through the page's token). Raises OrderNotBookableError,
+    or scheduling's SlotTakenError (with the next free slots) / SlotUnsuitableError."""
+    record = ConsultationRecord(order.consultation)
+    with transaction.atomic():
+        # Locked: two clicks (or the patient and the prescriber at once) book one slot.
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.SIGNED or locked.booking_id is not None:
+            raise OrderNotBookableError(
+                _("This order is cancelled or already booked."), code="not_bookable"
+            )
+        booking = slot_book(
+            slot_id=slot_id,
+            user=locked.prescriber,
+            procedure=procedure_need(locked.procedure),
+            constraints=record.constraints(),
+            reference=str(locked.consultation_id),
+            patient_ref=order.consultation.patient_ref,
+        )
+        locked.booking = booking
+        locked.save(update_fields=["booking"])
+        audit_record(
+            action="order.book",
+            request=request,
+            user=user,
+            object_type="order",
+            object_id=locked.pk,
+            patient_ref=order.consultation.patient_ref,
+            detail={"booking_id": booking.pk, "by_patient": user is None},
+        )
+        outbox_order_write(order=locked)
+    order.booking = booking
     return order
 
 
@@ -310,5 +354,5 @@ def order_cancel(*, order: Order, user: Any, request: Any = None) -> Order:
             object_id=order.pk,
             patient_ref=order.consultation.patient_ref,
         )
-        outbox_write(order=order, kind=OutboundKind.CANCEL)
+        outbox_order_write(order=order, cancelled=True)
     return order

@@ -50,6 +50,7 @@ class CentreForm(forms.ModelForm):
             "accessibility_notes",
             "feed_url",
             "feed_interval_seconds",
+            "fhir_appointments",
             "worklist_ae_title",
         ]
         labels = {
@@ -65,6 +66,7 @@ class CentreForm(forms.ModelForm):
             "wheelchair_accessible": _("Wheelchair accessible"),
             "accessibility_notes": _("Accessibility notes"),
             "feed_interval_seconds": _("Refresh interval (seconds)"),
+            "fhir_appointments": _("Send bookings to the FHIR server"),
         }
 
     def clean_latitude(self) -> float:

@@ -56,6 +56,17 @@ class Centre(models.Model):
     feed_interval_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
     )
+    # Bookings written back to the feed's server as FHIR Appointments (ordering.centre_fhir),
+    # so the centre cannot give the slot to someone else. Opt-in: a server that only
+    # publishes its Slots would refuse every write.
+    fhir_appointments = models.BooleanField(
+        _("Send bookings to the FHIR server"),
+        default=False,
+        help_text=_(
+            "Each booking is created on the server above as an Appointment (with its "
+            "ServiceRequest); a cancellation cancels it."
+        ),
+    )
     # The AE title the centre's modalities call to read its DICOM Modality Worklist
     # (ordering.worklist); empty: the centre does not use ours.
     worklist_ae_title = models.CharField(
@@ -78,6 +89,12 @@ class Centre(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.town})"
+
+    def clean(self) -> None:
+        if self.fhir_appointments and not self.feed_url:
+            raise ValidationError(
+                {"fhir_appointments": _("Bookings are sent to the FHIR server: give its URL.")}
+            )
 
 
 class RisProfile(models.TextChoices):

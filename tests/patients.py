@@ -22,8 +22,8 @@ OTHER_TEST_IDENTIFIERS = ["AUDITPAT01", "AUDITPAT02", "MATRIX01", "MATRIX02"]
 # Patients who get a prior exam in the PACS between the decision and the signature.
 NEW_PRIOR_PATIENTS = ["NEWPRIOR01", "NEWPRIOR02"]
 
-# Patients of the RIS and worklist tests (tests/ris/conftest.py sign()).
-RIS_TEST_PATIENTS = [f"TESTRIS{number:03d}" for number in range(1, 30)]
+# Patients of the RIS, worklist and FHIR write-back tests (tests/ris/: sign(), sign_later()).
+RIS_TEST_PATIENTS = [f"TESTRIS{number:03d}" for number in range(1, 40)]
 
 PATIENT_IDENTIFIERS: list[str] = [
     TEST_INS,

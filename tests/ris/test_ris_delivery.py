@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from ordering.models import OutboundKind, OutboundMessage, OutboundState
-from ordering.outbox import outbox_deliver_centre, outbox_write
+from ordering.outbox import outbox_centres_due, outbox_deliver_centre, outbox_write
 from ordering.ris.messages import placer_number
 from scheduling.models import RisEndpoint
 from tests.ris.conftest import sign, wire_centres
@@ -171,3 +171,31 @@ def test_the_retention_purge_deletes_the_messages_with_their_order(
     # The order is cancelled, so nothing keeps it: everything older than now goes.
     assert retention_purge(days=0).orders >= 1
     assert not OutboundMessage.objects.filter(placer_number=placer_number(order)).exists()
+
+
+def test_a_broker_down_at_commit_leaves_the_message_queued_and_the_signing_done(
+    alice: Client,
+    world: FlowPacs,
+    listener: MllpListener,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from ordering.tasks import outbox_deliver
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    # The load run stops Redis for real (bench/load_run.py, fault redis-restart); here
+    # the enqueue alone fails, to show what the signing does then.
+    monkeypatch.setattr(outbox_deliver, "delay", broker_down)
+    wire_centres(listener.port)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        order = sign(alice, 9)
+    assert callbacks, "the signing enqueued nothing"
+    message = OutboundMessage.objects.get(order=order)
+    assert message.state == OutboundState.QUEUED
+    # Beat's safety net sends it once the broker is back.
+    assert message.centre_id in outbox_centres_due()
+    assert deliver(message).state == OutboundState.ACKNOWLEDGED
