@@ -3,7 +3,7 @@ delivery state and, for one refused or undelivered, a retry."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -16,20 +16,35 @@ from imaging_cds.roles import Role, role_required
 from ordering.outbox import RETRYABLE, outbound_message_retry
 from ordering.selectors import outbound_message_get, outbound_messages_of_centre
 
-# The page is about what is happening now; older messages stay in the database.
-SHOWN_DAYS = 7
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 @require_GET
 @role_required(Role.CENTRE_MANAGER)
 def centre_messages(request: HttpRequest, centre_id: int) -> HttpResponse:
+    """The day's orders sent to the centre (today unless ``?day=YYYY-MM-DD``), each
+    with its delivery state; the days before and after one click away."""
     centre, found = outbound_messages_of_centre(user=request.user, centre_id=centre_id)
-    since = timezone.now() - timedelta(days=SHOWN_DAYS)
+    today = timezone.localdate()
+    asked = request.GET.get("day", "")
+    day = _day(asked) if asked else today
+    if day is None:
+        messages.warning(request, _("This is not a day (YYYY-MM-DD): today is shown."))
+        day = today
     context = {
         "centre": centre,
-        "outbound": found.filter(created_at__gte=since).order_by("-id")[:200],
+        # created_at__date is read in the site's time zone: the centre's day.
+        "outbound": found.filter(created_at__date=day).order_by("-id")[:500],
         "retryable": {state.value for state in RETRYABLE},
-        "days": SHOWN_DAYS,
+        "day": day,
+        "today": today,
+        "previous_day": (day - timedelta(days=1)).isoformat(),
+        "next_day": (day + timedelta(days=1)).isoformat() if day < today else "",
     }
     return render(request, "ordering/centre_messages.html", context)
 

@@ -4,6 +4,8 @@ The Celery side is in test_outbox_worker.py."""
 
 from __future__ import annotations
 
+import html
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from ordering.models import OutboundKind, OutboundMessage, OutboundState
 from ordering.outbox import outbox_centres_due, outbox_deliver_centre, outbox_write
 from ordering.ris.messages import placer_number
 from scheduling.models import RisEndpoint
+from tests.actors import Actors
 from tests.ris.conftest import sign, wire_centres
 from tests.ris.mllp_listener import MllpListener
 from tests.world import PATIENT_NAMES, FlowPacs
@@ -84,6 +87,33 @@ def test_a_refusal_is_rejected_with_the_ris_text_and_shown_without_error(
     assert message.state == OutboundState.REJECTED
     assert message.last_error == "AE: Unknown procedure code"
     assert alice.get(f"/orders/{message.order_id}/").status_code == 200
+
+
+def test_the_manager_sees_the_days_incoming_orders_and_each_state(
+    alice: Client, world: FlowPacs, listener: MllpListener, actors: Actors
+) -> None:
+    wire_centres(listener.port)
+    order = sign(alice, 41)
+    deliver(OutboundMessage.objects.get(order=order, kind=OutboundKind.NEW))
+    assert alice.post(f"/orders/{order.pk}/cancel/").status_code == 302
+    cancel = OutboundMessage.objects.get(order=order, kind=OutboundKind.CANCEL)
+    # The cancellation as if it had come in two days ago.
+    OutboundMessage.objects.filter(pk=cancel.pk).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+    cancel.centre.managers.add(actors.carol)
+    manager = Client()
+    manager.force_login(actors.carol)
+    path = f"/orders/centre/{cancel.centre_id}/messages/"
+    today = html.unescape(manager.get(path).content.decode())
+    assert "1 message ce jour" in today and "Nouvelle demande (HL7)" in today
+    assert "Reçue par le centre" in today and "Annulation (HL7)" not in today
+    day = (timezone.localdate() - timedelta(days=2)).isoformat()
+    before = html.unescape(manager.get(path, {"day": day}).content.decode())
+    assert "Annulation (HL7)" in before and "Nouvelle demande (HL7)" not in before
+    # Not a day: said, and today shown.
+    wrong = html.unescape(manager.get(path, {"day": "hier"}, follow=True).content.decode())
+    assert "Ce n’est pas une date" in wrong and "Nouvelle demande (HL7)" in wrong
 
 
 @pytest.mark.parametrize(
