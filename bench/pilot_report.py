@@ -10,7 +10,9 @@ realistic shares of ratings, cards and answers), ANALYZEs, then times in-process
   * ``SELECT COUNT(*)`` over the measures (the floor: one pass over the table);
   * the report's figures (ordering.pilot.report.pilot_report: one grouped count,
     then the medians and 90th percentiles by percentile_disc), all periods;
-  * the same for the last four weeks (the index ordering_measure_mode_day).
+  * the same for the last four weeks (the index ordering_measure_mode_day);
+  * the whole page as the medical director gets it, and one of its plots (each
+    plot is a request of its own).
 
 It prints p50 and max of each and the command that reproduces them.
 """
@@ -25,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -153,6 +156,18 @@ def timed(action: object, repeat: int) -> list[float]:
     return times
 
 
+def _medical_director_client() -> Any:
+    """An in-process client signed in as a medical director (the report's reader)."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    director = User.objects.create_user("bench-director", password=uuid.uuid4().hex)
+    director.groups.add(Group.objects.get(name="medical_director"))
+    browser = Client()
+    browser.force_login(director)
+    return browser
+
+
 def main() -> None:
     args = parse_args()
     rng = random.Random(args.seed)
@@ -173,10 +188,21 @@ def main() -> None:
             cursor.fetchone()
 
     since = timezone.localdate() - timedelta(days=28)
+    browser = _medical_director_client()
+
+    def page(path: str) -> None:
+        response = browser.get(path, HTTP_HOST="127.0.0.1")
+        assert response.status_code == 200, response.status_code
+        response.content  # noqa: B018  (the whole body rendered)
+
     runs = {
         "bare COUNT(*) over the measures": lambda: count(),
         "pilot report, all periods": lambda: pilot_report(Filters()),
         "pilot report, last 4 weeks": lambda: pilot_report(Filters(since=since)),
+        # The page as the medical director gets it: figures, breakdowns, template.
+        "GET /reports/pilot/ (the page)": lambda: page("/reports/pilot/"),
+        # Each plot is its own request (an <img> of the page).
+        "GET a time plot (SVG)": lambda: page("/reports/pilot/plot/to_options.svg"),
     }
     for name, action in runs.items():
         action()  # warm the cache and the plans
