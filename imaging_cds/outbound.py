@@ -22,9 +22,13 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -148,3 +152,23 @@ def outbound_check(url: str, allowance: Allowance) -> None:
         loopback = all(a.is_loopback for a in addresses)
         if not (listed and loopback):
             raise OutboundRefused("https is required")
+
+
+class AnswerTooLarge(ValueError):
+    """An answer larger than its caller accepts; the message says the limit."""
+
+
+def body_limited(response: requests.Response, limit: int) -> bytes:
+    """A streamed answer's body, refused whole past ``limit`` bytes (a declared
+    Content-Length over it is refused before reading): no peer makes us read an
+    unbounded answer."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise AnswerTooLarge(f"larger than {limit} bytes")
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(f"larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -272,6 +273,39 @@ class DeliveryRun:
     attempted: int = 0
 
 
+def next_due(
+    *,
+    centre_id: int,
+    kinds: Collection[str],
+    started: datetime,
+    budget_seconds: float,
+    delivered: int,
+    attempted: int,
+    in_flight: Callable[[OutboundMessage, datetime], bool] | None = None,
+) -> OutboundMessage | DeliveryRun:
+    """The centre's oldest pending message of these kinds, if it may be sent now;
+    otherwise how the run ends: nothing pending, the head waits for its retry (later
+    ones wait behind it, so the centre receives them in order), the head is being
+    sent by another worker (``in_flight``), or the run's time budget is spent. One
+    rule for every channel's delivery loop (the RIS here, FHIR in centre_fhir)."""
+    head = (
+        OutboundMessage.objects.filter(centre_id=centre_id, kind__in=kinds, state__in=PENDING)
+        .order_by("id")
+        .first()
+    )
+    if head is None:
+        return DeliveryRun(delivered, next_due=None, attempted=attempted)
+    now = timezone.now()
+    if head.state == OutboundState.QUEUED and head.next_attempt_at > now:
+        return DeliveryRun(delivered, next_due=head.next_attempt_at, attempted=attempted)
+    if in_flight is not None and in_flight(head, now):
+        # Beat looks again if that worker died.
+        return DeliveryRun(delivered, next_due=None, attempted=attempted)
+    if (now - started).total_seconds() > budget_seconds:
+        return DeliveryRun(delivered, next_due=now, attempted=attempted)
+    return head
+
+
 def _lease_claim(centre_id: int, now: datetime) -> bool:
     lease = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
     claimed = (
@@ -295,20 +329,16 @@ def outbox_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryR
     try:
         ris = RisEndpoint.objects.filter(centre_id=centre_id).first()
         while True:
-            head = (
-                OutboundMessage.objects.filter(
-                    centre_id=centre_id, kind__in=HL7_KINDS, state__in=PENDING
-                )
-                .order_by("id")
-                .first()
+            head = next_due(
+                centre_id=centre_id,
+                kinds=HL7_KINDS,
+                started=started,
+                budget_seconds=budget_seconds,
+                delivered=delivered,
+                attempted=attempted,
             )
-            if head is None:
-                return DeliveryRun(delivered, next_due=None, attempted=attempted)
-            now = timezone.now()
-            if head.state == OutboundState.QUEUED and head.next_attempt_at > now:
-                return DeliveryRun(delivered, next_due=head.next_attempt_at, attempted=attempted)
-            if (now - started).total_seconds() > budget_seconds:
-                return DeliveryRun(delivered, next_due=now, attempted=attempted)
+            if isinstance(head, DeliveryRun):
+                return head
             _deliver_one(head, ris)
             attempted += 1
             if head.state == OutboundState.ACKNOWLEDGED:

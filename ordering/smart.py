@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError as PydanticValidationError
 
-from imaging_cds.outbound import Allowance, OutboundRefused, outbound_check
+from imaging_cds.outbound import Allowance, OutboundRefused, body_limited, outbound_check
 from ordering.cds.hook_input import (
     FhirAccess,
     HookPatient,
@@ -117,10 +117,7 @@ def _fetch_json(method: str, url: str, failure: str, **kwargs: Any) -> dict[str,
         )
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")
-        body = response.raw.read(ANSWER_MAX_BYTES + 1, decode_content=True)
-        if len(body) > ANSWER_MAX_BYTES:
-            raise ValueError("answer too large")
-        value = json.loads(body)
+        value = json.loads(body_limited(response, ANSWER_MAX_BYTES))
         if not isinstance(value, dict):
             raise ValueError("not a JSON object")
         return value

@@ -16,7 +16,13 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from django.conf import settings
 
-from imaging_cds.outbound import Allowance, OutboundRefused, outbound_check
+from imaging_cds.outbound import (
+    Allowance,
+    AnswerTooLarge,
+    OutboundRefused,
+    body_limited,
+    outbound_check,
+)
 
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = "imaging-cds order delivery"
@@ -92,7 +98,9 @@ class CentreFhir:
                 stream=True,
             )
             with response:
-                raw = _read_limited(response, settings.AVAILABILITY_FEED_MAX_PAGE_BYTES)
+                raw = body_limited(response, settings.AVAILABILITY_FEED_MAX_PAGE_BYTES)
+        except AnswerTooLarge as exc:
+            raise FhirUnavailable(f"the answer is {exc}") from None
         except requests.Timeout:
             raise FhirUnavailable(f"timeout after {timeout:g} s") from None
         except requests.RequestException as exc:
@@ -140,16 +148,3 @@ class CentreFhir:
             and r.get("resourceType") == resource_type
             and _ID.match(str(r.get("id", "")))
         ]
-
-
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise FhirUnavailable(f"the answer is larger than {limit} bytes")
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > limit:
-            raise FhirUnavailable(f"the answer is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

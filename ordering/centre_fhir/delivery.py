@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -38,7 +38,7 @@ from ordering.models import (
     OutboundMessage,
     OutboundState,
 )
-from ordering.outbox import PENDING, DeliveryRun, retry_backoff
+from ordering.outbox import DeliveryRun, next_due, retry_backoff
 from scheduling.models import Centre, Slot, SlotStatus
 from scheduling.services.booking import booking_cancel
 
@@ -198,31 +198,32 @@ def _claim(message: OutboundMessage) -> bool:
     return bool(claimed)
 
 
+def _sent_elsewhere(head: OutboundMessage, now: datetime) -> bool:
+    """Another worker claimed it for an attempt that is not stale yet."""
+    return (
+        head.state == OutboundState.SENT
+        and head.last_attempt_at is not None
+        and head.last_attempt_at > now - _stale()
+    )
+
+
 def fhir_deliver_centre(*, centre_id: int, budget_seconds: float) -> DeliveryRun:
     """Send this centre's due FHIR messages in order, until one must wait, another
     worker is sending, or the time budget is spent."""
     started = timezone.now()
     delivered = attempted = 0
     while True:
-        head = (
-            OutboundMessage.objects.filter(
-                centre_id=centre_id, kind__in=FHIR_KINDS, state__in=PENDING
-            )
-            .order_by("id")
-            .first()
+        head = next_due(
+            centre_id=centre_id,
+            kinds=FHIR_KINDS,
+            started=started,
+            budget_seconds=budget_seconds,
+            delivered=delivered,
+            attempted=attempted,
+            in_flight=_sent_elsewhere,
         )
-        if head is None:
-            return DeliveryRun(delivered, next_due=None, attempted=attempted)
-        now = timezone.now()
-        if head.state == OutboundState.QUEUED and head.next_attempt_at > now:
-            return DeliveryRun(delivered, next_due=head.next_attempt_at, attempted=attempted)
-        if head.state == OutboundState.SENT and (
-            head.last_attempt_at is not None and head.last_attempt_at > now - _stale()
-        ):
-            # Another worker is sending it; beat looks again if that worker died.
-            return DeliveryRun(delivered, next_due=None, attempted=attempted)
-        if (now - started).total_seconds() > budget_seconds:
-            return DeliveryRun(delivered, next_due=now, attempted=attempted)
+        if isinstance(head, DeliveryRun):
+            return head
         if not _claim(head):
             continue
         _deliver_one(head)

@@ -21,6 +21,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.slot import Slot as FhirSlotModel
 from pydantic import ValidationError as PydanticValidationError
 
+from imaging_cds.outbound import AnswerTooLarge, body_limited
+
 USER_AGENT = "imaging-cds availability refresh"
 
 
@@ -114,20 +116,6 @@ def parse_bundle(body: bytes) -> tuple[list[FeedSlot], str | None]:
     return slots, next_url
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    """The body, refused whole past ``limit`` bytes: a page is never read unbounded."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise FeedError(f"page larger than {limit} bytes: refused")
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > limit:
-            raise FeedError(f"page larger than {limit} bytes: refused")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def fetch_free_slots(
     *,
     base_url: str,
@@ -171,7 +159,9 @@ def fetch_free_slots(
             with response:
                 if response.status_code != 200:
                     raise FeedError(f"HTTP {response.status_code} from {url}")
-                body = _read_limited(response, settings.AVAILABILITY_FEED_MAX_PAGE_BYTES)
+                body = body_limited(response, settings.AVAILABILITY_FEED_MAX_PAGE_BYTES)
+        except AnswerTooLarge as exc:
+            raise FeedError(f"page {exc}: refused") from None
         except requests.Timeout:
             raise FeedError(f"timeout after {timeout_seconds:g} s: {url}") from None
         except requests.RequestException as exc:
